@@ -1,0 +1,40 @@
+# nxm: build, test and check. `make` builds build/nxm.so; `make test` runs the whole test suite.
+#
+# Flags: strict warnings are errors; only sqlite3_nxm_init is exported; SQLite itself is never linked
+# in (the host's SQLite is used through the extension API, one SQLite per process).
+
+CC       ?= cc
+PYTHON   ?= /usr/bin/python3
+PREFIX   ?= /usr/local
+BUILD    := build
+VERSION  := $(shell sed -n 's/^\#define NXM_VERSION "\(.*\)"/\1/p' ext/version.h)
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wcast-align -Wwrite-strings -Wformat=2 -Wundef -Wvla
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS := -std=c11 $(WARNINGS) -fPIC -fvisibility=hidden -I$(BUILD) -Iext $(CFLAGS)
+LDLIBS   := -lcjson
+
+SOURCES  := $(wildcard ext/*.c)
+HEADERS  := $(wildcard ext/*.h) $(BUILD)/schema_sql.h
+OBJECTS  := $(SOURCES:ext/%.c=$(BUILD)/%.o)
+
+.PHONY: all test clean
+all: $(BUILD)/nxm.so
+
+$(BUILD)/schema_sql.h: sql/schema.sql scripts/embed_sql.sh
+	@mkdir -p $(BUILD)
+	sh scripts/embed_sql.sh nxm_schema_sql < $< > $@
+
+$(BUILD)/%.o: ext/%.c $(HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/nxm.so: $(OBJECTS)
+	$(CC) -shared $(ALL_CFLAGS) -o $@ $(OBJECTS) $(LDFLAGS) $(LDLIBS)
+
+test: all
+	$(PYTHON) -m pytest -q tests
+
+clean:
+	rm -rf $(BUILD)

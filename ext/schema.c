@@ -1,0 +1,166 @@
+/*
+** schema.c: creates nxm's tables on the first write and refuses databases whose nxm_ objects are not
+** the ones sql/schema.sql creates.
+**
+** The expected objects are not written down twice: they are read back from a private in-memory database
+** on which the embedded schema.sql was run, and compared with the main database's sqlite_schema rows
+** (type, name, table, SQL text) for every object named nxm_* or attached to a table named nxm_*. A
+** missing column, an extra trigger or index, or a view planted under an nxm_ name is a mismatch. The
+** check runs again only when the database's schema cookie changes.
+*/
+#include <string.h>
+
+#include "nxm.h"
+#include "version.h"
+#include "schema_sql.h" /* generated from sql/schema.sql: static const char nxm_schema_sql[] */
+
+#define CATALOG_SELECT                                                                             \
+  "SELECT type, name, tbl_name, coalesce(sql, '') FROM main.sqlite_schema "                       \
+  "WHERE name LIKE 'nxm\\_%' ESCAPE '\\' OR tbl_name LIKE 'nxm\\_%' ESCAPE '\\' "                 \
+  "ORDER BY type, name"
+
+/* Reads the nxm objects of `db` as one string; *out is 0 when there are none. */
+static int read_catalog(sqlite3 *db, char **out) {
+  *out = 0;
+  sqlite3_stmt *stmt = 0;
+  int rc = sqlite3_prepare_v2(db, CATALOG_SELECT, -1, &stmt, 0);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  sqlite3_str *catalog = sqlite3_str_new(db);
+  int rows = 0;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    for (int column = 0; column < 4; column++) {
+      sqlite3_str_appendf(catalog, "%s\x1f", (const char *)sqlite3_column_text(stmt, column));
+    }
+    sqlite3_str_appendchar(catalog, 1, '\n');
+    rows++;
+  }
+  sqlite3_finalize(stmt);
+  char *text = sqlite3_str_finish(catalog);
+  if (rc != SQLITE_DONE) {
+    sqlite3_free(text);
+    return rc;
+  }
+  if (text == 0 && rows > 0) {
+    return SQLITE_NOMEM;
+  }
+  if (rows == 0) {
+    sqlite3_free(text);
+    text = 0;
+  }
+  *out = text;
+  return SQLITE_OK;
+}
+
+static int expected_catalog(NxmConnection *conn, const char **out) {
+  if (conn->expected_catalog == 0) {
+    sqlite3 *scratch = 0;
+    int rc = sqlite3_open_v2(":memory:", &scratch, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0);
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_exec(scratch, nxm_schema_sql, 0, 0, 0);
+    }
+    if (rc == SQLITE_OK) {
+      rc = read_catalog(scratch, &conn->expected_catalog);
+    }
+    sqlite3_close(scratch);
+    if (rc != SQLITE_OK) {
+      return rc == SQLITE_NOMEM ? SQLITE_NOMEM : SQLITE_INTERNAL;
+    }
+  }
+  *out = conn->expected_catalog;
+  return SQLITE_OK;
+}
+
+static int schema_cookie(NxmConnection *conn, int *cookie) {
+  sqlite3_stmt *stmt = 0;
+  int rc = nxm_statement(conn, NXM_SQL_SCHEMA_COOKIE, &stmt);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) {
+    *cookie = sqlite3_column_int(stmt, 0);
+    rc = SQLITE_OK;
+  } else {
+    rc = sqlite3_reset(stmt);
+    rc = rc == SQLITE_OK ? SQLITE_INTERNAL : rc;
+  }
+  nxm_statement_done(conn, stmt);
+  return rc;
+}
+
+/* The schema_version row, or 0 when it cannot be read. */
+static sqlite3_int64 stored_schema_version(sqlite3 *db) {
+  sqlite3_stmt *stmt = 0;
+  sqlite3_int64 version = 0;
+  if (sqlite3_prepare_v2(db, "SELECT value FROM main.nxm_meta WHERE key = 'schema_version'", -1,
+                         &stmt, 0) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    version = sqlite3_column_int64(stmt, 0);
+  }
+  sqlite3_finalize(stmt);
+  return version;
+}
+
+/*
+** Makes sure the nxm tables are usable. With `create`, a database without them gets them (the caller
+** holds the write lock). *present says whether they exist now. On a refusal, *message explains it
+** (sqlite3_free it) and the result is SQLITE_ERROR.
+*/
+int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **message) {
+  *present = 0;
+  *message = 0;
+  int cookie = 0;
+  int rc = schema_cookie(conn, &cookie);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  if (cookie == conn->schema_cookie && (conn->schema_present || !create)) {
+    *present = conn->schema_present;
+    return SQLITE_OK;
+  }
+
+  char *actual = 0;
+  rc = read_catalog(conn->db, &actual);
+  if (rc == SQLITE_OK && actual == 0 && create) {
+    rc = sqlite3_exec(conn->db, nxm_schema_sql, 0, 0, 0);
+    if (rc == SQLITE_OK) {
+      rc = read_catalog(conn->db, &actual);
+    }
+    if (rc == SQLITE_OK) {
+      rc = schema_cookie(conn, &cookie);
+    }
+  }
+  const char *expected = 0;
+  if (rc == SQLITE_OK && actual != 0) {
+    rc = expected_catalog(conn, &expected);
+  }
+  if (rc != SQLITE_OK) {
+    sqlite3_free(actual);
+    return rc;
+  }
+
+  if (actual != 0) {
+    sqlite3_int64 version = stored_schema_version(conn->db);
+    int refused = version != NXM_SCHEMA_VERSION || strcmp(actual, expected) != 0;
+    if (version > NXM_SCHEMA_VERSION) {
+      *message = sqlite3_mprintf("this database has nxm schema version %lld; nxm " NXM_VERSION
+                                 " understands version %d, refusing to write to it",
+                                 version, NXM_SCHEMA_VERSION);
+    } else if (refused) {
+      *message = sqlite3_mprintf(
+          "the nxm_ tables, indexes or triggers in this database differ from nxm's schema "
+          "(altered or planted by someone else); refusing to use them");
+    }
+    sqlite3_free(actual);
+    if (refused) {
+      conn->schema_cookie = -1;
+      return *message != 0 ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
+    *present = 1;
+  }
+  conn->schema_cookie = cookie;
+  conn->schema_present = *present;
+  return SQLITE_OK;
+}

@@ -1,0 +1,132 @@
+/*
+** write_scope.c: how every writing function holds the write lock for exactly the span of its work.
+**
+** In autocommit mode the call opens its own BEGIN IMMEDIATE: the write lock is taken before anything is
+** read, so the busy handler (busy_timeout) waits out other writers and no read-then-write upgrade can
+** fail with SQLITE_BUSY. Inside the caller's transaction the call runs in a savepoint, so a failed call
+** undoes only itself. Either way the schema is checked (and created on a fresh database) inside the same
+** transaction as the write, so dozens of first callers create it once.
+**
+** The first write made outside a transaction also switches the database to journal_mode=WAL; SQLite
+** refuses that switch inside a transaction, so it is retried at the next call made outside one.
+*/
+#include <string.h>
+
+#include "nxm.h"
+
+static int step_once(NxmConnection *conn, NxmStatementId id) {
+  sqlite3_stmt *stmt = 0;
+  int rc = nxm_statement(conn, id, &stmt);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(stmt);
+    rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? SQLITE_OK : sqlite3_reset(stmt);
+    nxm_statement_done(conn, stmt);
+  }
+  return rc;
+}
+
+/* Best effort: a failure here leaves the journal mode as it was and the write goes on. */
+static void switch_to_wal(NxmConnection *conn) {
+  sqlite3_stmt *stmt = 0;
+  if (sqlite3_prepare_v2(conn->db, "PRAGMA main.journal_mode = WAL", -1, &stmt, 0) != SQLITE_OK) {
+    return;
+  }
+  if (sqlite3_step(stmt) == SQLITE_ROW) {
+    const char *mode = (const char *)sqlite3_column_text(stmt, 0);
+    /* 'wal' is done; 'memory' (an in-memory database) can never be WAL, so stop asking. */
+    if (mode != 0 && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0)) {
+      conn->wal_checked = 1;
+    }
+  }
+  sqlite3_finalize(stmt);
+}
+
+int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *function,
+                    NxmWriteScope *scope) {
+  sqlite3 *db = conn->db;
+  memset(scope, 0, sizeof(*scope));
+
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    nxm_error(ctx, SQLITE_READONLY, function,
+              "the database is read-only (opened with mode=ro or without write permission)");
+    return SQLITE_READONLY;
+  }
+
+  int state = sqlite3_txn_state(db, "main");
+  int rc;
+  if (sqlite3_get_autocommit(db)) {
+    if (state == SQLITE_TXN_WRITE) {
+      /* Autocommit yet writing: we are inside the caller's INSERT, UPDATE or DELETE, whose
+      ** transaction nxm could neither commit nor roll back on its own. */
+      nxm_error(ctx, SQLITE_MISUSE, function,
+                "cannot run inside INSERT, UPDATE, DELETE or a trigger; call it from a SELECT");
+      return SQLITE_MISUSE;
+    }
+    if (!conn->wal_checked && state == SQLITE_TXN_NONE) {
+      switch_to_wal(conn);
+    }
+    scope->own_transaction = 1;
+    rc = step_once(conn, NXM_SQL_BEGIN_IMMEDIATE);
+  } else {
+    scope->started_as_writer = (state == SQLITE_TXN_WRITE);
+    rc = step_once(conn, NXM_SQL_SAVEPOINT);
+  }
+  if (rc != SQLITE_OK) {
+    if (sqlite3_get_autocommit(db) == 0 && scope->own_transaction) {
+      step_once(conn, NXM_SQL_ROLLBACK);
+    }
+    if ((rc & 0xff) == SQLITE_BUSY && state == SQLITE_TXN_READ) {
+      nxm_error(ctx, rc, function,
+                "another connection is writing and this statement already holds a read snapshot; "
+                "call it from a SELECT without FROM, or inside BEGIN IMMEDIATE");
+    } else if (strstr(sqlite3_errmsg(db), "in progress") != 0) {
+      nxm_error(ctx, SQLITE_MISUSE, function,
+                "cannot run inside INSERT, UPDATE, DELETE or a trigger; call it from a SELECT");
+    } else {
+      nxm_error_from_db(ctx, conn, rc, function);
+    }
+    return rc;
+  }
+
+  int present = 0;
+  char *message = 0;
+  rc = nxm_schema_ensure(conn, 1, &present, &message);
+  if (rc != SQLITE_OK) {
+    if (message != 0) {
+      nxm_error(ctx, rc, function, "%s", message);
+      sqlite3_free(message);
+    } else {
+      nxm_error_from_db(ctx, conn, rc, function);
+    }
+    return nxm_write_end(ctx, conn, function, scope, rc);
+  }
+  return SQLITE_OK;
+}
+
+/*
+** Ends the scope: commits (or releases) when rc is SQLITE_OK, otherwise rolls back what the call wrote.
+** The caller has set the error for a failing rc; a failing commit sets its own. Returns the final code.
+*/
+int nxm_write_end(sqlite3_context *ctx, NxmConnection *conn, const char *function,
+                  NxmWriteScope *scope, int rc) {
+  if (rc == SQLITE_OK) {
+    rc = step_once(conn, scope->own_transaction ? NXM_SQL_COMMIT : NXM_SQL_RELEASE);
+    if (rc == SQLITE_OK) {
+      return SQLITE_OK;
+    }
+    nxm_error_from_db(ctx, conn, rc, function);
+  } else if ((rc & 0xff) == SQLITE_BUSY && !scope->own_transaction && !scope->started_as_writer) {
+    nxm_error(ctx, rc, function,
+              "another connection is writing and this transaction began as a reader; "
+              "start it with BEGIN IMMEDIATE");
+  }
+  if (scope->own_transaction) {
+    if (!sqlite3_get_autocommit(conn->db)) {
+      step_once(conn, NXM_SQL_ROLLBACK);
+    }
+  } else {
+    step_once(conn, NXM_SQL_ROLLBACK_TO);
+    step_once(conn, NXM_SQL_RELEASE);
+  }
+  return rc;
+}
