@@ -38,3 +38,15 @@ test: all
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- issue 4: fault harness (faults, faults-short) ----
+# ---- end issue 4 ----
+
+# ---- issue 5: hardening (fuzz, fuzz-short, sanitize, valgrind, lint) ----
+# ---- end issue 5 ----
+
+# ---- issue 6: benchmarks (bench) ----
+# ---- end issue 6 ----
+
+# ---- issue 7: clients, install, dist, static ----
+# ---- end issue 7 ----
