@@ -39,7 +39,8 @@ int nxm_json_check(sqlite3_context *ctx, NxmConnection *conn, const char *functi
   }
 
   const char *end = 0;
-  cJSON *parsed = cJSON_ParseWithLengthOpts(text, (size_t)bytes, &end, 1);
+  /* The length counts SQLite's terminating NUL: cJSON wants to see it to accept the end. */
+  cJSON *parsed = cJSON_ParseWithLengthOpts(text, (size_t)bytes + 1, &end, 1);
   if (parsed == 0 && end != 0 && end >= text && end <= text + bytes) {
     nxm_error(ctx, SQLITE_MISMATCH, function, "%s is not valid JSON (error at byte %lld of %d)",
               name, (long long)(end - text), bytes);

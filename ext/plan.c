@@ -159,7 +159,8 @@ static void wal_begin(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       !nxm_json_check(ctx, conn, FUNCTION, "tasks", tasks_text, tasks_bytes)) {
     return;
   }
-  cJSON *plan = cJSON_ParseWithLengthOpts(tasks_text, (size_t)tasks_bytes, 0, 1);
+  /* The length counts SQLite's terminating NUL: cJSON wants to see it to accept the end. */
+  cJSON *plan = cJSON_ParseWithLengthOpts(tasks_text, (size_t)tasks_bytes + 1, 0, 1);
   if (plan == 0) {
     /* json_valid() accepted it, so cJSON failed for memory or its nesting limit. */
     nxm_error(ctx, SQLITE_NOMEM, FUNCTION, "out of memory");
