@@ -19,7 +19,7 @@ SOURCES  := $(wildcard ext/*.c)
 HEADERS  := $(wildcard ext/*.h) $(BUILD)/schema_sql.h
 OBJECTS  := $(SOURCES:ext/%.c=$(BUILD)/%.o)
 
-.PHONY: all test clean
+.PHONY: all test demo clean
 all: $(BUILD)/nxm.so
 
 $(BUILD)/schema_sql.h: sql/schema.sql scripts/embed_sql.sh
@@ -35,6 +35,10 @@ $(BUILD)/nxm.so: $(OBJECTS)
 
 test: all
 	$(PYTHON) -m pytest -q tests
+
+# The main job end to end: a runner killed with SIGKILL part-way resumes without losing or repeating a task.
+demo: all
+	sh scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD)
