@@ -47,6 +47,32 @@ clean:
 # ---- end issue 4 ----
 
 # ---- issue 5: hardening (fuzz, fuzz-short, sanitize, valgrind, lint) ----
+# fuzz: libFuzzer on tests/fuzz/fuzz_sql.c with ASan+UBSan for FUZZ_SECONDS (crashes kept in
+# build/fuzz/artifacts, the run goes on after one); fuzz-short: the CI run, stops at the first finding.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 1800
+FUZZ_SHORT_SECONDS ?= 60
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_BIN     := $(FUZZ_DIR)/fuzz_sql
+FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_RUN     := -max_len=4096 -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
+                -artifact_prefix=$(FUZZ_DIR)/artifacts/
+.PHONY: fuzz fuzz-short sanitize valgrind lint
+
+$(FUZZ_BIN): tests/fuzz/fuzz_sql.c $(SOURCES) $(HEADERS)
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
+	$(FUZZ_CC) -std=c11 $(WARNINGS) -DSQLITE_CORE -I$(BUILD) -Iext $(FUZZ_FLAGS) -o $@ \
+	    tests/fuzz/fuzz_sql.c $(SOURCES) -lsqlite3 -lcjson -lm
+
+fuzz: $(FUZZ_BIN)
+	$(FUZZ_BIN) $(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) -fork=1 -ignore_crashes=1 \
+	    -ignore_timeouts=1 -ignore_ooms=1 $(FUZZ_DIR)/corpus tests/fuzz/corpus
+	@if ls $(FUZZ_DIR)/artifacts | grep -q .; then \
+	    echo "fuzz: findings in $(FUZZ_DIR)/artifacts:"; ls $(FUZZ_DIR)/artifacts; exit 1; fi
+
+fuzz-short: $(FUZZ_BIN)
+	$(FUZZ_BIN) $(FUZZ_RUN) -max_total_time=$(FUZZ_SHORT_SECONDS) $(FUZZ_DIR)/corpus tests/fuzz/corpus
 # ---- end issue 5 ----
 
 # ---- issue 6: benchmarks (bench) ----

@@ -31,12 +31,10 @@ static void switch_to_wal(NxmConnection *conn) {
   if (sqlite3_prepare_v2(conn->db, "PRAGMA main.journal_mode = WAL", -1, &stmt, 0) != SQLITE_OK) {
     return;
   }
+  /* A row is SQLite's answer: 'wal', or the mode it keeps because this database cannot be WAL (an
+  ** in-memory one, say). Either way there is nothing to retry; only an error (a lock) is retried. */
   if (sqlite3_step(stmt) == SQLITE_ROW) {
-    const char *mode = (const char *)sqlite3_column_text(stmt, 0);
-    /* 'wal' is done; 'memory' (an in-memory database) can never be WAL, so stop asking. */
-    if (mode != 0 && (strcmp(mode, "wal") == 0 || strcmp(mode, "memory") == 0)) {
-      conn->wal_checked = 1;
-    }
+    conn->wal_checked = 1;
   }
   sqlite3_finalize(stmt);
 }
