@@ -38,7 +38,7 @@ test: all
 
 # The main job end to end: a runner killed with SIGKILL part-way resumes without losing or repeating a task.
 demo: all
-	sh scripts/demo.sh
+	bash scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD)
@@ -79,4 +79,65 @@ fuzz-short: $(FUZZ_BIN)
 # ---- end issue 6 ----
 
 # ---- issue 7: clients, install, dist, static ----
+# install: $(DESTDIR)$(LIBDIR)/nxm.so (load it as $(LIBDIR)/nxm), the schema in $(DATADIR), the README
+# in $(DOCDIR); uninstall removes exactly those. dist: $(DIST_DIR)/nxm-$(VERSION)-<os>-<arch>.tar.gz,
+# reproducible (sorted, mtime 0, root-owned), with SHA256SUMS inside and a .sha256 beside it.
+# static-test: ext/*.c compiled into a program (tests/static); clients-test: every client (tests/clients),
+# with clients-deps building better-sqlite3 from the npm registry's tarball, nothing else downloaded.
+LIBDIR    ?= $(PREFIX)/lib/sqlite3
+DATADIR   ?= $(PREFIX)/share/nxm
+DOCDIR    ?= $(PREFIX)/share/doc/nxm
+DIST_DIR  ?= $(BUILD)
+PLATFORM  := $(shell uname -s | tr A-Z a-z)-$(shell uname -m)
+DIST_NAME := nxm-$(VERSION)-$(PLATFORM)
+DIST_FILES := $(BUILD)/nxm.so sql/schema.sql README.md $(wildcard LICENSE)
+NODE_DEPS := tests/clients/node/node_modules/better-sqlite3/package.json
+.PHONY: install uninstall dist static-test clients-deps clients-test
+
+install: $(BUILD)/nxm.so sql/schema.sql README.md
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BUILD)/nxm.so $(DESTDIR)$(LIBDIR)/nxm.so
+	install -m 0644 sql/schema.sql $(DESTDIR)$(DATADIR)/schema.sql
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/nxm.so $(DESTDIR)$(DATADIR)/schema.sql $(DESTDIR)$(DOCDIR)/README.md
+	-rmdir $(DESTDIR)$(LIBDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+dist: $(DIST_DIR)/$(DIST_NAME).tar.gz
+
+$(DIST_DIR)/$(DIST_NAME).tar.gz: $(DIST_FILES)
+	rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist/$(DIST_NAME)/sql $(DIST_DIR)
+	cp $(filter-out $(BUILD)/nxm.so sql/schema.sql,$(DIST_FILES)) $(BUILD)/dist/$(DIST_NAME)/
+	cp sql/schema.sql $(BUILD)/dist/$(DIST_NAME)/sql/
+	strip --strip-debug -o $(BUILD)/dist/$(DIST_NAME)/nxm.so $(BUILD)/nxm.so
+	cd $(BUILD)/dist/$(DIST_NAME) && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort \
+	    | xargs sha256sum > SHA256SUMS
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C $(BUILD)/dist -cf - $(DIST_NAME) \
+	    | gzip -n -9 > $@
+	cd $(DIST_DIR) && sha256sum $(DIST_NAME).tar.gz > $(DIST_NAME).tar.gz.sha256
+
+# The static program; _pretend_X.Y.Z variants report SQLite X.Y.Z to exercise the minimum-version check.
+$(BUILD)/static_roundtrip: tests/static/static_roundtrip.c $(SOURCES) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -DSQLITE_CORE -o $@ $< $(SOURCES) -lsqlite3 $(LDLIBS)
+
+$(BUILD)/static_roundtrip_pretend_%: tests/static/static_roundtrip.c $(SOURCES) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -DSQLITE_CORE -DNXM_PRETEND_SQLITE='"$*"' -o $@ $< $(SOURCES) -lsqlite3 $(LDLIBS)
+
+$(BUILD)/pretend_sqlite_%.so: tests/static/pretend_sqlite.c
+	$(CC) -shared $(ALL_CFLAGS) -DNXM_PRETEND_SQLITE='"$*"' -o $@ $<
+
+static-test: all
+	$(PYTHON) -m pytest -q tests/static
+
+$(NODE_DEPS): tests/clients/node/package.json tests/clients/node/package-lock.json
+	cd tests/clients/node && npm_config_build_from_source=true \
+	    npm_config_nodedir="$$(dirname "$$(dirname "$$(command -v node)")")" \
+	    npm ci --no-audit --no-fund
+	touch $@
+
+clients-deps: $(NODE_DEPS)
+
+clients-test: all clients-deps
+	NXM_REQUIRE_CLIENTS=1 $(PYTHON) -m pytest -q tests/test_clients.py
 # ---- end issue 7 ----
