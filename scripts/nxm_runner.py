@@ -4,7 +4,8 @@
 What a backend engineer copies from here:
   * loading the extension into Python's sqlite3 (/usr/bin/python3: Debian's build allows load_extension);
   * recording the plan once with nxm_wal_begin(execution_id, tasks_json), with stable task ids;
-  * resuming after any crash: nxm_recover(...) for the summary, SELECT task_id FROM nxm_pending(?) for the work;
+  * resuming after any crash: nxm_progress for the summary, SELECT task_id FROM nxm_pending(?) for the work
+    (nxm_recover would return every stored result, which a resume does not need);
   * one SQLite connection per worker thread (busy_timeout, autocommit), appending each result as soon as its
     AI call returns: SELECT nxm_wal_append(exec_id, result_json, NULL, NULL, brand, model, task_id);
   * calling an OpenAI-compatible chat-completions endpoint with urllib: timeout, bounded retries with
@@ -443,7 +444,6 @@ def run(cfg):
     except sqlite3.Error as e:
         raise UsageError(f"nxm_wal_begin refused execution {exec_id}: {e}")
 
-    rec = main_conn.execute("SELECT nxm_recover(?)", (exec_id,)).fetchone()[0]
     pending_ids = [r[0] for r in main_conn.execute("SELECT task_id FROM nxm_pending(?)", (exec_id,))]
     unknown = [t for t in pending_ids if t not in by_id]
     if unknown:
@@ -459,8 +459,7 @@ def run(cfg):
         print(f"execution {exec_id}: new, {total} tasks ({len(plan['brands'])} brands x {len(plan['models'])} "
               f"models x {len(plan['questions'])} questions), {cfg.workers} workers -> {cfg.url}", flush=True)
     else:
-        done = json.loads(rec)["completed"] if rec else prog["completed"]
-        print(f"execution {exec_id}: resuming, {done}/{total} already recorded, running the {len(pending_ids)} "
+        print(f"execution {exec_id}: resuming, {prog['completed']}/{total} already recorded, running the {len(pending_ids)} "
               f"missing tasks with {cfg.workers} workers -> {cfg.url}", flush=True)
 
     cfg.ack_fd = (os.open(cfg.ack_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
