@@ -1,13 +1,14 @@
 /*
-** append.c: nxm_wal_append(execution_id, result [, completed [, total [, brand [, model [, task_id]]]]])
+** append.c: nxm_wal_append(execution_id, result [, completed [, total [, brand [, model [,
+** task_id]]]]])
 **
 ** Stores one result as one new row and updates the execution's summary row; returns the execution's
-** completed count after the call. Nothing stored earlier is rewritten, so the cost of an append does not
-** grow with the execution.
+** completed count after the call. Nothing stored earlier is rewritten, so the cost of an append
+** does not grow with the execution.
 **
-** The order is the guarantee: every argument is checked (JSON included) before the write lock is taken,
-** every check that needs stored state runs under the lock before the first write, and the writes commit
-** together or not at all (write_scope.c).
+** The order is the guarantee: every argument is checked (JSON included) before the write lock is
+** taken, every check that needs stored state runs under the lock before the first write, and the
+** writes commit together or not at all (write_scope.c).
 */
 #include "nxm.h"
 
@@ -219,7 +220,8 @@ static void wal_append(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 }
 
 int nxm_register_append(sqlite3 *db, NxmConnection *conn) {
-  /* DIRECTONLY: it writes, so a trigger or view planted in an untrusted database must not call it. */
+  /* DIRECTONLY: it writes, so a trigger or view planted in an untrusted database must not
+  ** call it. */
   nxm_connection_ref(conn);
   return sqlite3_create_function_v2(db, FUNCTION, -1, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,
                                     wal_append, 0, 0, nxm_connection_unref);

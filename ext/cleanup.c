@@ -27,7 +27,8 @@ int nxm_ttl_hours(NxmConnection *conn, int present, double *hours) {
   }
   rc = sqlite3_step(stmt);
   if (rc == SQLITE_ROW) {
-    if (sqlite3_column_type(stmt, 0) == SQLITE_INTEGER || sqlite3_column_type(stmt, 0) == SQLITE_FLOAT) {
+    if (sqlite3_column_type(stmt, 0) == SQLITE_INTEGER ||
+        sqlite3_column_type(stmt, 0) == SQLITE_FLOAT) {
       *hours = sqlite3_column_double(stmt, 0);
     }
     rc = SQLITE_OK;
@@ -43,7 +44,8 @@ static void cleanup(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   NxmConnection *conn = sqlite3_user_data(ctx);
   double hours = -1;
   if (argc > 1) {
-    nxm_error(ctx, SQLITE_MISUSE, FUNCTION, "takes 0 or 1 argument ([max_age_hours]), got %d", argc);
+    nxm_error(ctx, SQLITE_MISUSE, FUNCTION, "takes 0 or 1 argument ([max_age_hours]), got %d",
+              argc);
     return;
   }
   if (argc == 1 && sqlite3_value_type(argv[0]) != SQLITE_NULL &&
@@ -134,8 +136,8 @@ int nxm_register_cleanup(sqlite3 *db, NxmConnection *conn) {
                                       cleanup, 0, 0, nxm_connection_unref);
   if (rc == SQLITE_OK) {
     nxm_connection_ref(conn);
-    rc = sqlite3_create_function_v2(db, "nxm_ttl", -1, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn, ttl, 0,
-                                    0, nxm_connection_unref);
+    rc = sqlite3_create_function_v2(db, "nxm_ttl", -1, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn, ttl,
+                                    0, 0, nxm_connection_unref);
   }
   return rc;
 }

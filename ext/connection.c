@@ -2,36 +2,36 @@
 ** connection.c: the per-connection state of nxm, the SQL of every statement it runs, the statement
 ** cache, and the clock.
 **
-** Statements are prepared on first use. While nxm_progress is connected (conn->armed) they stay cached
-** and are finalized by nxm_connection_forget_statements(), which progress.c calls from xDisconnect: that
-** runs inside sqlite3_close() before SQLite looks for unfinalized statements, so caching never makes a
-** close fail. To arm, nxm_statement() prepares a statement that names nxm_progress once, which makes
-** SQLite connect the eponymous table.
+** Statements are prepared on first use. While nxm_progress is connected (conn->armed) they stay
+** cached and are finalized by nxm_connection_forget_statements(), which progress.c calls from
+** xDisconnect: that runs inside sqlite3_close() before SQLite looks for unfinalized statements, so
+** caching never makes a close fail. To arm, nxm_statement() prepares a statement that names
+** nxm_progress once, which makes SQLite connect the eponymous table.
 */
 #include <string.h>
 
 #include "nxm.h"
 
 /* The pending tasks of execution ?1: planned, no result with that task_id, in plan order. */
-#define NXM_PENDING_SELECT                                                                        \
-  "SELECT t.task_id FROM main.nxm_tasks AS t WHERE t.execution_id = ?1 AND NOT EXISTS ("         \
-  "SELECT 1 FROM main.nxm_results AS r WHERE r.execution_id = t.execution_id AND "               \
+#define NXM_PENDING_SELECT                                                                         \
+  "SELECT t.task_id FROM main.nxm_tasks AS t WHERE t.execution_id = ?1 AND NOT EXISTS ("           \
+  "SELECT 1 FROM main.nxm_results AS r WHERE r.execution_id = t.execution_id AND "                 \
   "r.task_id = t.task_id) ORDER BY t.position"
 
 /* One row of nxm_progress; ?1 is now and ?2 the TTL, both in seconds. */
-#define NXM_PROGRESS_SELECT                                                                       \
-  "SELECT e.execution_id, "                                                                       \
-  "CASE WHEN e.updated_at < ?1 - ?2 THEN 'expired' "                                              \
-  "WHEN e.completed >= e.total THEN 'complete' ELSE 'running' END, "                             \
-  "e.completed, e.total, "                                                                        \
-  "CASE WHEN e.total > 0 THEN round(100.0 * e.completed / e.total, 1) ELSE 100.0 END, "          \
-  "CASE WHEN e.planned IS NOT NULL THEN (SELECT count(*) FROM main.nxm_tasks AS t "              \
-  "WHERE t.execution_id = e.execution_id AND NOT EXISTS (SELECT 1 FROM main.nxm_results AS r "   \
-  "WHERE r.execution_id = t.execution_id AND r.task_id = t.task_id)) END, "                      \
-  "e.brand, e.model, "                                                                            \
-  "strftime('%Y-%m-%dT%H:%M:%SZ', e.created_at, 'unixepoch'), "                                  \
-  "strftime('%Y-%m-%dT%H:%M:%SZ', e.updated_at, 'unixepoch'), "                                  \
-  "strftime('%Y-%m-%dT%H:%M:%SZ', e.updated_at + ?2, 'unixepoch') "                              \
+#define NXM_PROGRESS_SELECT                                                                        \
+  "SELECT e.execution_id, "                                                                        \
+  "CASE WHEN e.updated_at < ?1 - ?2 THEN 'expired' "                                               \
+  "WHEN e.completed >= e.total THEN 'complete' ELSE 'running' END, "                               \
+  "e.completed, e.total, "                                                                         \
+  "CASE WHEN e.total > 0 THEN round(100.0 * e.completed / e.total, 1) ELSE 100.0 END, "            \
+  "CASE WHEN e.planned IS NOT NULL THEN (SELECT count(*) FROM main.nxm_tasks AS t "                \
+  "WHERE t.execution_id = e.execution_id AND NOT EXISTS (SELECT 1 FROM main.nxm_results AS r "     \
+  "WHERE r.execution_id = t.execution_id AND r.task_id = t.task_id)) END, "                        \
+  "e.brand, e.model, "                                                                             \
+  "strftime('%Y-%m-%dT%H:%M:%SZ', e.created_at, 'unixepoch'), "                                    \
+  "strftime('%Y-%m-%dT%H:%M:%SZ', e.updated_at, 'unixepoch'), "                                    \
+  "strftime('%Y-%m-%dT%H:%M:%SZ', e.updated_at + ?2, 'unixepoch') "                                \
   "FROM main.nxm_executions AS e"
 
 static const char *const statement_sql[NXM_SQL_COUNT] = {
@@ -63,9 +63,8 @@ static const char *const statement_sql[NXM_SQL_COUNT] = {
         "SELECT task_id FROM main.nxm_tasks WHERE execution_id = ?1 ORDER BY position",
     [NXM_SQL_PLAN_INSERT] =
         "INSERT INTO main.nxm_tasks (execution_id, position, task_id) VALUES (?1, ?2, ?3)",
-    [NXM_SQL_PLAN_ATTACH] =
-        "UPDATE main.nxm_executions SET planned = ?2, total = ?2, "
-        "updated_at = max(updated_at, ?3) WHERE execution_id = ?1",
+    [NXM_SQL_PLAN_ATTACH] = "UPDATE main.nxm_executions SET planned = ?2, total = ?2, "
+                            "updated_at = max(updated_at, ?3) WHERE execution_id = ?1",
     [NXM_SQL_RECOVER_HEADER] =
         "SELECT json_quote(execution_id), completed, total, json_quote(brand), json_quote(model), "
         "updated_at, strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, 'unixepoch'), planned "
@@ -93,7 +92,9 @@ NxmConnection *nxm_connection_new(sqlite3 *db) {
   return conn;
 }
 
-void nxm_connection_ref(NxmConnection *conn) { conn->references++; }
+void nxm_connection_ref(NxmConnection *conn) {
+  conn->references++;
+}
 
 /* The destructor of every function and module nxm registers. */
 void nxm_connection_unref(void *pointer) {
@@ -162,8 +163,8 @@ void nxm_statement_done(NxmConnection *conn, sqlite3_stmt *stmt) {
   sqlite3_finalize(stmt);
 }
 
-/* Unix time in seconds (millisecond resolution) from the VFS of the main database, so that a test VFS
-** or a faked clock is seen the same way SQLite's own date functions see it. */
+/* Unix time in seconds (millisecond resolution) from the VFS of the main database, so that a
+** test VFS or a faked clock is seen the same way SQLite's own date functions see it. */
 double nxm_now(NxmConnection *conn) {
   sqlite3_vfs *vfs = 0;
   if (sqlite3_file_control(conn->db, "main", SQLITE_FCNTL_VFS_POINTER, &vfs) != SQLITE_OK ||

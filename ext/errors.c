@@ -1,9 +1,9 @@
 /*
 ** errors.c: the one voice nxm speaks errors in, and the argument checks every function shares.
 **
-** Every message starts with the SQL function's name, names the argument at fault, and quotes the bad
-** value when it is short: "nxm_wal_append: completed (7) exceeds total (5)". Out-of-memory and too-big
-** are reported as SQLITE_NOMEM and SQLITE_TOOBIG, the codes callers test for.
+** Every message starts with the SQL function's name, names the argument at fault, and quotes the
+** bad value when it is short: "nxm_wal_append: completed (7) exceeds total (5)". Out-of-memory and
+** too-big are reported as SQLITE_NOMEM and SQLITE_TOOBIG, the codes callers test for.
 */
 #include <stdarg.h>
 #include <string.h>
@@ -46,8 +46,9 @@ static const char *type_name(int type) {
 }
 
 /*
-** Reads argument `index` as text. NULL is accepted (as *out == 0) unless `required`; a present value must
-** be non-empty text of at most `max_bytes` bytes (0: no cap here). Returns 0 after setting an error.
+** Reads argument `index` as text. NULL is accepted (as *out == 0) unless `required`; a present
+** value must be non-empty text of at most `max_bytes` bytes (0: no cap here). Returns 0 after
+** setting an error.
 */
 int nxm_arg_text(sqlite3_context *ctx, const char *function, sqlite3_value **argv, int index,
                  const char *name, int required, int max_bytes, const char **out, int *out_bytes) {
@@ -64,7 +65,8 @@ int nxm_arg_text(sqlite3_context *ctx, const char *function, sqlite3_value **arg
   }
   int bytes = sqlite3_value_bytes(value);
   if (max_bytes > 0 && bytes > max_bytes) {
-    nxm_error(ctx, SQLITE_TOOBIG, function, "%s is %d bytes; the limit is %d", name, bytes, max_bytes);
+    nxm_error(ctx, SQLITE_TOOBIG, function, "%s is %d bytes; the limit is %d", name, bytes,
+              max_bytes);
     return 0;
   }
   const char *text = (const char *)sqlite3_value_text(value);
@@ -85,7 +87,11 @@ int nxm_arg_text(sqlite3_context *ctx, const char *function, sqlite3_value **arg
   return 1;
 }
 
-/* Reads argument `index` as a count: NULL (*out = -1) or a non-negative integer. */
+/*
+** Reads argument `index` as a count: NULL (*out = -1) or a non-negative whole number. A real that
+** holds a whole number (4.0) is taken too: some clients (Node's better-sqlite3, for one) bind every
+** JavaScript number as a real.
+*/
 int nxm_arg_count(sqlite3_context *ctx, const char *function, sqlite3_int64 *out,
                   sqlite3_value **argv, int index, const char *name) {
   sqlite3_value *value = argv[index];
@@ -94,12 +100,15 @@ int nxm_arg_count(sqlite3_context *ctx, const char *function, sqlite3_int64 *out
   if (type == SQLITE_NULL) {
     return 1;
   }
-  if (type != SQLITE_INTEGER) {
-    nxm_error(ctx, SQLITE_MISMATCH, function, "%s must be a non-negative integer, not %s", name,
-              type_name(type));
+  double real = type == SQLITE_FLOAT ? sqlite3_value_double(value) : 0;
+  int whole_real = type == SQLITE_FLOAT && real >= -9.0e15 && real <= 9.0e15 &&
+                   real == (double)(sqlite3_int64)real;
+  if (type != SQLITE_INTEGER && !whole_real) {
+    nxm_error(ctx, SQLITE_MISMATCH, function, "%s must be a non-negative whole number, not %s%s",
+              name, type_name(type), type == SQLITE_FLOAT ? " with a fraction" : "");
     return 0;
   }
-  sqlite3_int64 count = sqlite3_value_int64(value);
+  sqlite3_int64 count = whole_real ? (sqlite3_int64)real : sqlite3_value_int64(value);
   if (count < 0) {
     nxm_error(ctx, SQLITE_MISMATCH, function, "%s must not be negative (got %lld)", name, count);
     return 0;

@@ -3,15 +3,16 @@
 ** plain-SQL recovery with json() never trips on a stored result.
 **
 ** The verdict comes from SQLite's json_valid() (the version 3.40 on Debian 12 has no
-** json_error_position()). Only for a rejected value is cJSON asked where parsing stopped, to name a byte
-** offset in the error; cJSON is used through its length-aware parse with its own end pointer, never its
-** process-wide error state.
+** json_error_position()). Only for a rejected value is cJSON asked where parsing stopped, to name a
+** byte offset in the error; cJSON is used through its length-aware parse with its own end pointer,
+** never its process-wide error state.
 */
 #include <cjson/cJSON.h>
 
 #include "nxm.h"
 
-/* Returns 1 when valid; otherwise sets an error naming `function`, `name` and the offset, returns 0. */
+/* Returns 1 when valid; otherwise sets an error naming `function`, `name` and the offset, and
+** returns 0. */
 int nxm_json_check(sqlite3_context *ctx, NxmConnection *conn, const char *function,
                    const char *name, const char *text, int bytes) {
   sqlite3_stmt *stmt = 0;

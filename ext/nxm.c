@@ -1,12 +1,13 @@
 /*
 ** nxm.c: the entry point of nxm, crash-safe progress tables for long N×M executions.
 **
-** Load it into a connection and every result of an execution becomes one row committed through SQLite's
-** WAL:
+** Load it into a connection and every result of an execution becomes one row committed through
+** SQLite's WAL:
 **
 **   sqlite3 shell:  .load build/nxm
 **   Python:         conn.enable_load_extension(True); conn.load_extension("build/nxm")
-**   linked in:      sqlite3_auto_extension((void (*)(void))sqlite3_nxm_init)   (build with -DSQLITE_CORE)
+**   linked in:      sqlite3_auto_extension((void (*)(void))sqlite3_nxm_init)
+**                   (compile the ext/ sources with -DSQLITE_CORE into the application)
 **
 ** SQL surface (each file of ext/ opens with the details of its part):
 **   nxm_wal_append(execution_id, result [, completed [, total [, brand [, model [, task_id]]]]])
@@ -20,8 +21,9 @@
 **   nxm_pending(execution_id)                 pending.c  planned tasks without a result
 **   nxm_version()                             here       the version of this build
 **
-** The tables live in the main database, are created by the first write (schema.c, from sql/schema.sql)
-** and stay readable by a plain sqlite3 shell. Nothing here prints: errors come back through SQLite.
+** The tables live in the main database, are created by the first write (schema.c, from
+** sql/schema.sql) and stay readable by a plain sqlite3 shell. Nothing here prints: errors come back
+** through SQLite.
 */
 #include "nxm.h"
 #include "version.h"
@@ -55,16 +57,23 @@ NXM_EXPORT int sqlite3_nxm_init(sqlite3 *db, char **error, const sqlite3_api_rou
   if (conn == 0) {
     return SQLITE_NOMEM;
   }
-  /* DETERMINISTIC and INNOCUOUS: a constant with no side effect, safe anywhere, even in a schema. */
+  /* DETERMINISTIC and INNOCUOUS: a constant with no side effect, safe anywhere, even in a
+  ** schema. */
   int rc = sqlite3_create_function_v2(db, "nxm_version", 0,
                                       SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, 0,
                                       version, 0, 0, 0);
-  if (rc == SQLITE_OK) rc = nxm_register_append(db, conn);
-  if (rc == SQLITE_OK) rc = nxm_register_plan(db, conn);
-  if (rc == SQLITE_OK) rc = nxm_register_recover(db, conn);
-  if (rc == SQLITE_OK) rc = nxm_register_cleanup(db, conn);
-  if (rc == SQLITE_OK) rc = nxm_register_progress(db, conn);
-  if (rc == SQLITE_OK) rc = nxm_register_pending(db, conn);
+  if (rc == SQLITE_OK)
+    rc = nxm_register_append(db, conn);
+  if (rc == SQLITE_OK)
+    rc = nxm_register_plan(db, conn);
+  if (rc == SQLITE_OK)
+    rc = nxm_register_recover(db, conn);
+  if (rc == SQLITE_OK)
+    rc = nxm_register_cleanup(db, conn);
+  if (rc == SQLITE_OK)
+    rc = nxm_register_progress(db, conn);
+  if (rc == SQLITE_OK)
+    rc = nxm_register_pending(db, conn);
   nxm_connection_unref(conn); /* the registrations hold their own references */
   if (rc != SQLITE_OK) {
     *error = sqlite3_mprintf("nxm: cannot register its functions: %s", sqlite3_errstr(rc));

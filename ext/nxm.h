@@ -1,13 +1,14 @@
 /*
 ** nxm.h: what the files of the extension share.
 **
-** One NxmConnection exists per database connection that loaded nxm. It owns the prepared statements the
-** functions reuse, the result of the last schema check, and a reference count: every function and module
-** registered with it holds one reference and gives it back in its destructor.
+** One NxmConnection exists per database connection that loaded nxm. It owns the prepared statements
+** the functions reuse, the result of the last schema check, and a reference count: every function
+** and module registered with it holds one reference and gives it back in its destructor.
 **
-** Prepared statements that outlive a call are finalized when SQLite disconnects the nxm_progress virtual
-** table, which sqlite3_close() does before it checks for unfinalized statements. A statement is cached
-** only while that table is connected ("armed"), so nothing is left for the user to free.
+** Prepared statements that outlive a call are finalized when SQLite disconnects the nxm_progress
+** virtual table, which sqlite3_close() does before it checks for unfinalized statements. A
+** statement is cached only while that table is connected ("armed"), so nothing is left for the user
+** to free.
 */
 #ifndef NXM_H
 #define NXM_H
@@ -16,9 +17,9 @@
 SQLITE_EXTENSION_INIT3
 
 /* Caps, checked before any allocation proportional to the input. */
-#define NXM_MAX_ID_BYTES 1024        /* execution_id and task_id */
-#define NXM_MAX_LABEL_BYTES 1024     /* brand and model */
-#define NXM_MAX_PLAN_TASKS 1000000   /* tasks in one plan */
+#define NXM_MAX_ID_BYTES 1024      /* execution_id and task_id */
+#define NXM_MAX_LABEL_BYTES 1024   /* brand and model */
+#define NXM_MAX_PLAN_TASKS 1000000 /* tasks in one plan */
 
 /* Every statement nxm prepares, by name; the SQL lives in connection.c. */
 typedef enum NxmStatementId {
@@ -54,11 +55,11 @@ typedef enum NxmStatementId {
 typedef struct NxmConnection {
   sqlite3 *db;
   int references;
-  int armed;                                /* nxm_progress connected: statements may be cached */
-  int wal_checked;                          /* journal_mode=WAL is set, or cannot be */
-  int schema_cookie;                        /* schema_version at the last successful check */
-  int schema_present;                       /* nxm tables existed and matched at that check */
-  char *expected_catalog;                   /* sqlite_schema rows schema.sql creates, as one string */
+  int armed;              /* nxm_progress connected: statements may be cached */
+  int wal_checked;        /* journal_mode=WAL is set, or cannot be */
+  int schema_cookie;      /* schema_version at the last successful check */
+  int schema_present;     /* nxm tables existed and matched at that check */
+  char *expected_catalog; /* sqlite_schema rows schema.sql creates, as one string */
   sqlite3_stmt *statements[NXM_SQL_COUNT];
 } NxmConnection;
 

@@ -1,6 +1,6 @@
 /*
-** nxm_vtab.h: what nxm_progress and nxm_pending share: the table object, which knows the connection's
-** nxm state, and a cursor over one prepared statement (statement_cursor.c).
+** nxm_vtab.h: what nxm_progress and nxm_pending share: the table object, which knows the
+** connection's nxm state, and a cursor over one prepared statement (statement_cursor.c).
 */
 #ifndef NXM_VTAB_H
 #define NXM_VTAB_H

@@ -31,13 +31,15 @@ static int pending_connect(sqlite3 *db, void *aux, int argc, const char *const *
   return SQLITE_OK;
 }
 
-/* The execution_id argument is required: without it the plan is refused with a message, and while it
-** is not yet usable (a join order that has not bound it) the plan is declined with SQLITE_CONSTRAINT. */
+/* The execution_id argument is required: without it the plan is refused with a message, and
+** while it is not yet usable (a join order that has not bound it) the plan is declined with
+** SQLITE_CONSTRAINT. */
 static int pending_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info) {
   int seen = 0;
   for (int i = 0; i < info->nConstraint; i++) {
     const struct sqlite3_index_constraint *constraint = &info->aConstraint[i];
-    if (constraint->iColumn != COLUMN_EXECUTION_ID || constraint->op != SQLITE_INDEX_CONSTRAINT_EQ) {
+    if (constraint->iColumn != COLUMN_EXECUTION_ID ||
+        constraint->op != SQLITE_INDEX_CONSTRAINT_EQ) {
       continue;
     }
     seen = 1;
@@ -73,7 +75,8 @@ static int pending_filter(sqlite3_vtab_cursor *base, int plan, const char *plan_
   char *message = 0;
   int rc = nxm_schema_ensure(conn, 0, &present, &message);
   if (rc != SQLITE_OK) {
-    rc = nxm_vtab_error(base->pVtab, "nxm_pending: %s", message ? message : sqlite3_errmsg(conn->db));
+    rc = nxm_vtab_error(base->pVtab, "nxm_pending: %s",
+                        message ? message : sqlite3_errmsg(conn->db));
     sqlite3_free(message);
     return rc;
   }

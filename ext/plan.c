@@ -1,11 +1,11 @@
 /*
 ** plan.c: nxm_wal_begin(execution_id, tasks) records the plan of an execution.
 **
-** `tasks` is a JSON array of distinct, non-empty strings: the task ids, in the order they will run. The
-** execution's total becomes the number of tasks, and nxm_pending / nxm_recover's "pending" list the
-** planned tasks that have no result yet. Recording the same plan again changes nothing; a different plan
-** for an execution that has one is an error. Distinctness is checked by the plan table's UNIQUE
-** constraint inside the call's savepoint, so a bad plan leaves nothing behind.
+** `tasks` is a JSON array of distinct, non-empty strings: the task ids, in the order they will run.
+** The execution's total becomes the number of tasks, and nxm_pending / nxm_recover's "pending" list
+** the planned tasks that have no result yet. Recording the same plan again changes nothing; a
+** different plan for an execution that has one is an error. Distinctness is checked by the plan
+** table's UNIQUE constraint inside the call's savepoint, so a bad plan leaves nothing behind.
 */
 #include <string.h>
 
@@ -15,7 +15,7 @@
 
 static const char *const FUNCTION = "nxm_wal_begin";
 
-/* A plan's text may hold at most this many bytes: every task id at its cap, quoted, with a comma. */
+/* A plan's text may hold at most this many bytes (64 MiB). */
 #define NXM_MAX_PLAN_BYTES (64 * 1024 * 1024)
 
 /* Checks that `plan` is an array of non-empty strings within the caps; returns its length or -1. */
@@ -49,8 +49,8 @@ static int plan_length(sqlite3_context *ctx, const cJSON *plan) {
 }
 
 /* Compares the stored plan with `plan`: 1 same, 0 different (with *first_difference), <0 error. */
-static int same_plan(NxmConnection *conn, const char *execution_id, int id_bytes,
-                     const cJSON *plan, int *first_difference, int *rc) {
+static int same_plan(NxmConnection *conn, const char *execution_id, int id_bytes, const cJSON *plan,
+                     int *first_difference, int *rc) {
   sqlite3_stmt *stmt = 0;
   *rc = nxm_statement(conn, NXM_SQL_PLAN_GET, &stmt);
   if (*rc != SQLITE_OK) {
@@ -149,7 +149,8 @@ static void wal_begin(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int id_bytes = 0;
   int tasks_bytes = 0;
   if (argc != 2) {
-    nxm_error(ctx, SQLITE_MISUSE, FUNCTION, "takes 2 arguments (execution_id, tasks), got %d", argc);
+    nxm_error(ctx, SQLITE_MISUSE, FUNCTION, "takes 2 arguments (execution_id, tasks), got %d",
+              argc);
     return;
   }
   if (!nxm_arg_text(ctx, FUNCTION, argv, 0, "execution_id", 1, NXM_MAX_ID_BYTES, &execution_id,
@@ -218,7 +219,8 @@ static void wal_begin(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 }
 
 int nxm_register_plan(sqlite3 *db, NxmConnection *conn) {
-  /* DIRECTONLY: it writes, so a trigger or view planted in an untrusted database must not call it. */
+  /* DIRECTONLY: it writes, so a trigger or view planted in an untrusted database must not
+  ** call it. */
   nxm_connection_ref(conn);
   return sqlite3_create_function_v2(db, FUNCTION, -1, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,
                                     wal_begin, 0, 0, nxm_connection_unref);

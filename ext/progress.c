@@ -5,8 +5,9 @@
 **   SELECT * FROM nxm_progress WHERE execution_id = ?;   -- one, through the primary key
 **
 ** Columns: execution_id, state ('running', 'complete' or 'expired'), completed, total, percent,
-** pending (planned tasks without a result; NULL without a plan), brand, model, created_at, updated_at
-** and expires_at (ISO-8601, UTC). 'expired' wins over 'complete': it means the next sweep removes it.
+** pending (planned tasks without a result; NULL without a plan), brand, model, created_at,
+** updated_at and expires_at (ISO-8601, UTC). 'expired' wins over 'complete': it means the next
+** sweep removes it.
 **
 ** Its xDisconnect is also where the connection's statement cache is finalized (see connection.c).
 */
@@ -84,7 +85,8 @@ static int progress_filter(sqlite3_vtab_cursor *base, int plan, const char *plan
   double ttl_hours = 0;
   int rc = nxm_schema_ensure(conn, 0, &present, &message);
   if (rc != SQLITE_OK) {
-    rc = nxm_vtab_error(base->pVtab, "nxm_progress: %s", message ? message : sqlite3_errmsg(conn->db));
+    rc = nxm_vtab_error(base->pVtab, "nxm_progress: %s",
+                        message ? message : sqlite3_errmsg(conn->db));
     sqlite3_free(message);
     return rc;
   }
@@ -94,7 +96,8 @@ static int progress_filter(sqlite3_vtab_cursor *base, int plan, const char *plan
   }
   rc = nxm_ttl_hours(conn, present, &ttl_hours);
   if (rc == SQLITE_OK) {
-    rc = nxm_cursor_prepare(cursor, plan == PLAN_LOOKUP ? NXM_SQL_PROGRESS_ONE : NXM_SQL_PROGRESS_ALL);
+    rc = nxm_cursor_prepare(cursor,
+                            plan == PLAN_LOOKUP ? NXM_SQL_PROGRESS_ONE : NXM_SQL_PROGRESS_ALL);
   }
   if (rc != SQLITE_OK) {
     return nxm_vtab_error(base->pVtab, "nxm_progress: %s", sqlite3_errmsg(conn->db));

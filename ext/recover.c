@@ -1,14 +1,14 @@
 /*
 ** recover.c: nxm_recover(execution_id [, max_age_hours]) returns what a restarted backend needs.
 **
-** The answer is one JSON object with the fields the old pickle file had: execution_id, results (in the
-** order first appended), completed, total, brand, model, timestamp (unix seconds of the latest append)
-** and last_updated (ISO-8601, UTC); plus pending (planned task ids without a result, in plan order) when
-** a plan exists. It is NULL when the execution is unknown, idle for longer than max_age_hours (default:
-** the TTL), or complete.
+** The answer is one JSON object with the fields the old pickle file had: execution_id, results (in
+** the order first appended), completed, total, brand, model, timestamp (unix seconds of the latest
+** append) and last_updated (ISO-8601, UTC); plus pending (planned task ids without a result, in
+** plan order) when a plan exists. It is NULL when the execution is unknown, idle for longer than
+** max_age_hours (default: the TTL), or complete.
 **
-** Results were validated when stored, so their text is spliced in as is: memory is the returned document
-** plus one row at a time. All reads run in one savepoint, so they see one snapshot.
+** Results were validated when stored, so their text is spliced in as is: memory is the returned
+** document plus one row at a time. All reads run in one savepoint, so they see one snapshot.
 */
 #include "nxm.h"
 
@@ -80,13 +80,13 @@ static int build(NxmConnection *conn, const char *execution_id, int id_bytes, do
   sqlite3_str_appendf(out, "{\"execution_id\":%s,\"results\":[",
                       (const char *)sqlite3_column_text(header, 0));
   rc = append_results(conn, out, execution_id, id_bytes);
-  sqlite3_str_appendf(out, "],\"completed\":%lld,\"total\":%lld,\"brand\":%s,\"model\":%s,"
-                           "\"timestamp\":%.3f,\"last_updated\":\"%s\"",
-                      sqlite3_column_int64(header, 1), sqlite3_column_int64(header, 2),
-                      (const char *)sqlite3_column_text(header, 3),
-                      (const char *)sqlite3_column_text(header, 4),
-                      sqlite3_column_double(header, 5),
-                      (const char *)sqlite3_column_text(header, 6));
+  sqlite3_str_appendf(
+      out,
+      "],\"completed\":%lld,\"total\":%lld,\"brand\":%s,\"model\":%s,"
+      "\"timestamp\":%.3f,\"last_updated\":\"%s\"",
+      sqlite3_column_int64(header, 1), sqlite3_column_int64(header, 2),
+      (const char *)sqlite3_column_text(header, 3), (const char *)sqlite3_column_text(header, 4),
+      sqlite3_column_double(header, 5), (const char *)sqlite3_column_text(header, 6));
   if (rc == SQLITE_OK && sqlite3_column_type(header, 7) != SQLITE_NULL) {
     rc = append_pending(conn, out, execution_id, id_bytes);
   }
@@ -113,7 +113,8 @@ static void recover(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int id_bytes = 0;
   double hours = -1;
   if (argc < 1 || argc > 2) {
-    nxm_error(ctx, SQLITE_MISUSE, FUNCTION, "takes 1 or 2 arguments (execution_id [, max_age_hours]), got %d", argc);
+    nxm_error(ctx, SQLITE_MISUSE, FUNCTION,
+              "takes 1 or 2 arguments (execution_id [, max_age_hours]), got %d", argc);
     return;
   }
   if (!nxm_arg_text(ctx, FUNCTION, argv, 0, "execution_id", 1, NXM_MAX_ID_BYTES, &execution_id,
@@ -123,8 +124,8 @@ static void recover(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
 
-  /* One snapshot for every read; SAVEPOINT fails only inside a writing statement, where the caller's
-  ** transaction already gives one. */
+  /* One snapshot for every read; SAVEPOINT fails only inside a writing statement, where the
+  ** caller's transaction already gives one. */
   sqlite3_stmt *savepoint = 0;
   int in_savepoint = nxm_statement(conn, NXM_SQL_SAVEPOINT, &savepoint) == SQLITE_OK &&
                      sqlite3_step(savepoint) == SQLITE_DONE;
@@ -168,8 +169,8 @@ static void recover(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 }
 
 int nxm_register_recover(sqlite3 *db, NxmConnection *conn) {
-  /* DIRECTONLY: it reveals stored results, so a view or trigger planted in an untrusted database must
-  ** not be able to call it on the reader's behalf. */
+  /* DIRECTONLY: it reveals stored results, so a view or trigger planted in an untrusted
+  ** database must not be able to call it on the reader's behalf. */
   nxm_connection_ref(conn);
   return sqlite3_create_function_v2(db, FUNCTION, -1, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,
                                     recover, 0, 0, nxm_connection_unref);

@@ -1,12 +1,12 @@
 /*
-** schema.c: creates nxm's tables on the first write and refuses databases whose nxm_ objects are not
-** the ones sql/schema.sql creates.
+** schema.c: creates nxm's tables on the first write and refuses databases whose nxm_ objects are
+** not the ones sql/schema.sql creates.
 **
-** The expected objects are not written down twice: they are read back from a private in-memory database
-** on which the embedded schema.sql was run, and compared with the main database's sqlite_schema rows
-** (type, name, table, SQL text) for every object named nxm_* or attached to a table named nxm_*. A
-** missing column, an extra trigger or index, or a view planted under an nxm_ name is a mismatch. The
-** check runs again only when the database's schema cookie changes.
+** The expected objects are not written down twice: they are read back from a private in-memory
+** database on which the embedded schema.sql was run, and compared with the main database's
+** sqlite_schema rows (type, name, table, SQL text) for every object named nxm_* or attached to a
+** table named nxm_*. A missing column, an extra trigger or index, or a view planted under an nxm_
+** name is a mismatch. The check runs again only when the database's schema cookie changes.
 */
 #include <string.h>
 
@@ -15,8 +15,8 @@
 #include "schema_sql.h" /* generated from sql/schema.sql: static const char nxm_schema_sql[] */
 
 #define CATALOG_SELECT                                                                             \
-  "SELECT type, name, tbl_name, coalesce(sql, '') FROM main.sqlite_schema "                       \
-  "WHERE name LIKE 'nxm\\_%' ESCAPE '\\' OR tbl_name LIKE 'nxm\\_%' ESCAPE '\\' "                 \
+  "SELECT type, name, tbl_name, coalesce(sql, '') FROM main.sqlite_schema "                        \
+  "WHERE name LIKE 'nxm\\_%' ESCAPE '\\' OR tbl_name LIKE 'nxm\\_%' ESCAPE '\\' "                  \
   "ORDER BY type, name"
 
 /* Reads the nxm objects of `db` as one string; *out is 0 when there are none. */
@@ -104,9 +104,9 @@ static sqlite3_int64 stored_schema_version(sqlite3 *db) {
 }
 
 /*
-** Makes sure the nxm tables are usable. With `create`, a database without them gets them (the caller
-** holds the write lock). *present says whether they exist now. On a refusal, *message explains it
-** (sqlite3_free it) and the result is SQLITE_ERROR.
+** Makes sure the nxm tables are usable. With `create`, a database without them gets them (the
+** caller holds the write lock). *present says whether they exist now. On a refusal, *message
+** explains it (sqlite3_free it) and the result is SQLITE_ERROR.
 */
 int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **message) {
   *present = 0;

@@ -1,7 +1,8 @@
 /*
-** statement_cursor.c: the cursor both nxm virtual tables share. A cursor walks the rows of one prepared
-** statement: the connection's cached copy, or a private copy when the cached one is already walked by
-** another cursor (a self-join). The modules differ only in their xConnect, xBestIndex and xFilter.
+** statement_cursor.c: the cursor both nxm virtual tables share. A cursor walks the rows of one
+** prepared statement: the connection's cached copy, or a private copy when the cached one is
+** already walked by another cursor (a self-join). The modules differ only in their xConnect,
+** xBestIndex and xFilter.
 */
 #include <string.h>
 
@@ -67,13 +68,16 @@ int nxm_cursor_next(sqlite3_vtab_cursor *base) {
   rc = rc == SQLITE_DONE ? SQLITE_OK : sqlite3_reset(cursor->stmt);
   if (rc != SQLITE_OK) {
     sqlite3_free(base->pVtab->zErrMsg);
-    base->pVtab->zErrMsg = sqlite3_mprintf("%s", sqlite3_errmsg(((NxmVtab *)base->pVtab)->conn->db));
+    base->pVtab->zErrMsg =
+        sqlite3_mprintf("%s", sqlite3_errmsg(((NxmVtab *)base->pVtab)->conn->db));
   }
   release_statement(cursor);
   return rc;
 }
 
-int nxm_cursor_eof(sqlite3_vtab_cursor *base) { return ((NxmCursor *)base)->eof; }
+int nxm_cursor_eof(sqlite3_vtab_cursor *base) {
+  return ((NxmCursor *)base)->eof;
+}
 
 int nxm_cursor_column(sqlite3_vtab_cursor *base, sqlite3_context *ctx, int column) {
   NxmCursor *cursor = (NxmCursor *)base;

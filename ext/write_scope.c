@@ -1,11 +1,12 @@
 /*
 ** write_scope.c: how every writing function holds the write lock for exactly the span of its work.
 **
-** In autocommit mode the call opens its own BEGIN IMMEDIATE: the write lock is taken before anything is
-** read, so the busy handler (busy_timeout) waits out other writers and no read-then-write upgrade can
-** fail with SQLITE_BUSY. Inside the caller's transaction the call runs in a savepoint, so a failed call
-** undoes only itself. Either way the schema is checked (and created on a fresh database) inside the same
-** transaction as the write, so dozens of first callers create it once.
+** In autocommit mode the call opens its own BEGIN IMMEDIATE: the write lock is taken before
+** anything is read, so the busy handler (busy_timeout) waits out other writers and no
+** read-then-write upgrade can fail with SQLITE_BUSY. Inside the caller's transaction the call runs
+** in a savepoint, so a failed call undoes only itself. Either way the schema is checked (and
+** created on a fresh database) inside the same transaction as the write, so dozens of first callers
+** create it once.
 **
 ** The first write made outside a transaction also switches the database to journal_mode=WAL; SQLite
 ** refuses that switch inside a transaction, so it is retried at the next call made outside one.
@@ -31,8 +32,9 @@ static void switch_to_wal(NxmConnection *conn) {
   if (sqlite3_prepare_v2(conn->db, "PRAGMA main.journal_mode = WAL", -1, &stmt, 0) != SQLITE_OK) {
     return;
   }
-  /* A row is SQLite's answer: 'wal', or the mode it keeps because this database cannot be WAL (an
-  ** in-memory one, say). Either way there is nothing to retry; only an error (a lock) is retried. */
+  /* A row is SQLite's answer: 'wal', or the mode it keeps because this database cannot be
+  ** WAL (an in-memory one, say). Either way there is nothing to retry; only an error (a lock)
+  ** is. */
   if (sqlite3_step(stmt) == SQLITE_ROW) {
     conn->wal_checked = 1;
   }
@@ -102,8 +104,9 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
 }
 
 /*
-** Ends the scope: commits (or releases) when rc is SQLITE_OK, otherwise rolls back what the call wrote.
-** The caller has set the error for a failing rc; a failing commit sets its own. Returns the final code.
+** Ends the scope: commits (or releases) when rc is SQLITE_OK, otherwise rolls back what the call
+** wrote. The caller has set the error for a failing rc; a failing commit sets its own. Returns the
+** final code.
 */
 int nxm_write_end(sqlite3_context *ctx, NxmConnection *conn, const char *function,
                   NxmWriteScope *scope, int rc) {

@@ -101,3 +101,9 @@ def test_the_extension_never_changes_synchronous(db):
     db.execute("PRAGMA synchronous = NORMAL")
     value(db, "SELECT nxm_wal_append('e1', '2')")
     assert value(db, "PRAGMA synchronous") == 1
+
+
+def test_whole_numbers_given_as_reals_are_counts(db):
+    # Node's better-sqlite3 binds every JavaScript number as a real.
+    assert value(db, "SELECT nxm_wal_append('e1', '1', 2.0, 5.0)") == 2
+    assert db.execute("SELECT completed, total FROM nxm_executions").fetchone() == (2, 5)
