@@ -17,6 +17,14 @@ static const char *const FUNCTION = "nxm_recover";
 /* JSON subtype, so that SQLite's JSON functions take the answer as JSON rather than as a string. */
 #define JSON_SUBTYPE 74
 
+/* SQLite 3.45 and later want functions that set a subtype to say so; older headers lack the flag.
+ */
+#ifdef SQLITE_RESULT_SUBTYPE
+#define RESULT_SUBTYPE SQLITE_RESULT_SUBTYPE
+#else
+#define RESULT_SUBTYPE 0
+#endif
+
 static int append_results(NxmConnection *conn, sqlite3_str *out, const char *execution_id,
                           int id_bytes) {
   sqlite3_stmt *stmt = 0;
@@ -172,6 +180,7 @@ int nxm_register_recover(sqlite3 *db, NxmConnection *conn) {
   /* DIRECTONLY: it reveals stored results, so a view or trigger planted in an untrusted
   ** database must not be able to call it on the reader's behalf. */
   nxm_connection_ref(conn);
-  return sqlite3_create_function_v2(db, FUNCTION, -1, SQLITE_UTF8 | SQLITE_DIRECTONLY, conn,
-                                    recover, 0, 0, nxm_connection_unref);
+  return sqlite3_create_function_v2(db, FUNCTION, -1,
+                                    SQLITE_UTF8 | SQLITE_DIRECTONLY | RESULT_SUBTYPE, conn, recover,
+                                    0, 0, nxm_connection_unref);
 }

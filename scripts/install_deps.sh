@@ -9,9 +9,11 @@ set -eu
 packages="make gcc libc6-dev libsqlite3-dev libcjson-dev sqlite3 python3 python3-pytest python3-tqdm
 binutils procps faketime"
 if [ "${1:-}" = "--all" ]; then
-  packages="$packages clang llvm libclang-rt-14-dev valgrind cppcheck python3-apsw tcl
-libsqlite3-tcl nodejs npm g++"
+  packages="$packages clang llvm libclang-rt-14-dev valgrind cppcheck clang-format python3-apsw
+tcl libsqlite3-tcl g++"
 fi
+# The Node client test needs Node 20 or newer with its headers (better-sqlite3 12 is compiled against
+# them). Debian 12's own nodejs is 18, so it is not installed from here; CI machines have Node 20.
 
 missing=""
 for package in $packages; do

@@ -1,0 +1,83 @@
+"""python_apsw.py: the nxm round trip through APSW (Debian's python3-apsw, or `pip install apsw`).
+
+Usage: /usr/bin/python3 tests/clients/python_apsw.py EXTENSION DATABASE
+  EXTENSION  the shared object without its suffix, e.g. build/nxm
+  DATABASE   a database file to create
+
+Prints the same "key<TAB>value" lines as python_sqlite3.py; tests/test_clients.py compares them. APSW
+always allows extension loading, so it is the way out for a Python whose sqlite3 module cannot.
+"""
+
+import sys
+
+import apsw
+
+RESULTS = [
+    ("t1", '{"n":1,"answer":"Café"}', 4),
+    ("t2", '{"n":2,"answer":"品牌 A"}', 4),
+    ("t3", '{"n":3,"answer":null}', None),
+    ("t2", '{"n":22,"answer":"Ωmega"}', None),  # same task again: replaces, not counted twice
+]
+BRAND, MODEL = "Café Nordlys", "gpt-4o-mini"
+
+
+def show(key, value):
+    print(f"{key}\t{'NULL' if value is None else value}")
+
+
+def one(conn, sql, *params):
+    return conn.cursor().execute(sql, params).fetchone()[0]
+
+
+def load(conn, extension):
+    # APSW 3.40 (Debian 12) spells these enableloadextension / loadextension; later releases add
+    # enable_load_extension / load_extension.
+    enable = getattr(conn, "enable_load_extension", None) or conn.enableloadextension
+    load_extension = getattr(conn, "load_extension", None) or conn.loadextension
+    enable(True)
+    load_extension(extension)
+    enable(False)
+
+
+def main(extension, database):
+    conn = apsw.Connection(database)  # APSW runs in autocommit unless you BEGIN yourself
+    conn.setbusytimeout(10000)
+    load(conn, extension)
+
+    show("sqlite", apsw.sqlitelibversion())
+    show("version", one(conn, "SELECT nxm_version()"))
+    append = "SELECT nxm_wal_append(?, ?, NULL, ?, ?, ?, ?)"
+    for task_id, result, total in RESULTS:
+        show("append", one(conn, append, "exec-1", result, total, BRAND, MODEL, task_id))
+    show("journal_mode", one(conn, "PRAGMA journal_mode"))
+    show("recover", one(conn, "SELECT nxm_recover(?)", "exec-1"))
+
+    row = conn.cursor().execute("SELECT state, completed, total, percent, pending, brand, model "
+                                "FROM nxm_progress WHERE execution_id = ?", ("exec-1",)).fetchone()
+    for name, value in zip(("state", "completed", "total", "percent", "pending", "brand", "model"), row):
+        show("progress." + name, value)
+
+    try:
+        one(conn, append, "exec-1", '{"n":', None, BRAND, MODEL, "t4")
+    except apsw.Error as error:
+        show("error", error)
+        show("error_code", apsw.mapping_result_codes[error.result])
+
+    show("append", one(conn, append, "exec-1", '{"n":4,"answer":[1,2]}', None, BRAND, MODEL, "t4"))
+    show("final.state", one(conn, "SELECT state FROM nxm_progress WHERE execution_id = 'exec-1'"))
+    show("final.recover", one(conn, "SELECT nxm_recover('exec-1')"))
+
+    show("append", one(conn, "SELECT nxm_wal_append('exec-2', '{\"n\":1}', 1, 2)"))
+    conn.cursor().execute(
+        "UPDATE nxm_executions SET updated_at = updated_at - 7200 WHERE execution_id = 'exec-1'")
+    show("cleanup", one(conn, "SELECT nxm_cleanup(1)"))
+    show("remaining", one(conn, "SELECT group_concat(execution_id) FROM nxm_progress"))
+    show("results_left", one(conn, "SELECT count(*) FROM nxm_results"))
+    show("cleanup", one(conn, "SELECT nxm_cleanup()"))
+    conn.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])
