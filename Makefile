@@ -19,7 +19,7 @@ SOURCES  := $(wildcard ext/*.c)
 HEADERS  := $(wildcard ext/*.h) $(BUILD)/schema_sql.h
 OBJECTS  := $(SOURCES:ext/%.c=$(BUILD)/%.o)
 
-.PHONY: all test demo clean
+.PHONY: all test demo format format-check clean
 all: $(BUILD)/nxm.so
 
 $(BUILD)/schema_sql.h: sql/schema.sql scripts/embed_sql.sh
@@ -40,10 +40,48 @@ test: all
 demo: all
 	bash scripts/demo.sh
 
+# The C style is .clang-format's; CI fails on a file that drifts from it.
+format:
+	clang-format -i ext/*.c ext/*.h
+
+format-check:
+	@for f in ext/*.c ext/*.h; do clang-format "$$f" | diff -u "$$f" - || { echo "format-check: $$f is not formatted (make format)"; exit 1; }; done
+
 clean:
 	rm -rf $(BUILD)
 
 # ---- issue 4: fault harness (faults, faults-short) ----
+# faults:       the long run (>= 1000 SIGKILLs, >= 1000 simulated power losses, every I/O fault and failed
+#               allocation, restart storms, minutes of load); prints the table of faults and damage.
+# faults-short: the CI run, a few minutes, every kind of fault. faults-bin: just the C drivers.
+# The C drivers (tests/faults/) compile ext/ in with -DSQLITE_CORE against the system SQLite so that
+# they can register a test VFS and failing allocators in their own process; asan/ has the same drivers
+# under AddressSanitizer + LeakSanitizer (clang).
+FAULTS_BUILD   := $(BUILD)/faults
+FAULTS_CFLAGS  := $(filter-out -fvisibility=hidden -fPIC,$(ALL_CFLAGS)) -DSQLITE_CORE -Itests/faults
+FAULTS_ASAN_CC ?= clang
+FAULTS_SUPPORT := tests/faults/fault_vfs.c tests/faults/harness.c tests/faults/calls.c
+FAULTS_DEPS    := $(FAULTS_SUPPORT) $(wildcard tests/faults/*.h) $(SOURCES) $(HEADERS)
+FAULTS_NAMES   := power_loss io_faults oom
+FAULTS_BINS    := $(FAULTS_NAMES:%=$(FAULTS_BUILD)/%) $(FAULTS_NAMES:%=$(FAULTS_BUILD)/asan/%)
+
+.PHONY: faults faults-short faults-bin
+faults-bin: $(FAULTS_BINS)
+
+$(FAULTS_BUILD)/asan/%: tests/faults/%.c $(FAULTS_DEPS)
+	@mkdir -p $(@D)
+	$(FAULTS_ASAN_CC) $(FAULTS_CFLAGS) -O1 -fsanitize=address -fno-omit-frame-pointer -o $@ $< \
+	  $(FAULTS_SUPPORT) $(SOURCES) -lsqlite3 $(LDLIBS)
+
+$(FAULTS_BUILD)/%: tests/faults/%.c $(FAULTS_DEPS)
+	@mkdir -p $(@D)
+	$(CC) $(FAULTS_CFLAGS) -o $@ $< $(FAULTS_SUPPORT) $(SOURCES) -lsqlite3 $(LDLIBS)
+
+faults-short: all faults-bin
+	$(PYTHON) scripts/faults/run_faults.py --size short
+
+faults: all faults-bin
+	$(PYTHON) scripts/faults/run_faults.py --size long
 # ---- end issue 4 ----
 
 # ---- issue 5: hardening (fuzz, fuzz-short, sanitize, valgrind, lint) ----
@@ -66,20 +104,42 @@ $(FUZZ_BIN): tests/fuzz/fuzz_sql.c $(SOURCES) $(HEADERS)
 	    tests/fuzz/fuzz_sql.c $(SOURCES) -lsqlite3 -lcjson -lm
 
 fuzz: $(FUZZ_BIN)
-	$(FUZZ_BIN) $(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) -fork=1 -ignore_crashes=1 \
+	-$(FUZZ_BIN) $(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) -fork=1 -ignore_crashes=1 \
 	    -ignore_timeouts=1 -ignore_ooms=1 $(FUZZ_DIR)/corpus tests/fuzz/corpus
 	@if ls $(FUZZ_DIR)/artifacts | grep -q .; then \
 	    echo "fuzz: findings in $(FUZZ_DIR)/artifacts:"; ls $(FUZZ_DIR)/artifacts; exit 1; fi
+	@echo "fuzz: no findings in $(FUZZ_SECONDS) s"
 
 fuzz-short: $(FUZZ_BIN)
 	$(FUZZ_BIN) $(FUZZ_RUN) -max_total_time=$(FUZZ_SHORT_SECONDS) $(FUZZ_DIR)/corpus tests/fuzz/corpus
 # ---- end issue 5 ----
 
 # ---- issue 6: benchmarks (bench) ----
+# `make bench` prints the performance table (README, "Performance"); bench-quick is a smoke run of it;
+# bench-profile shows where the instructions of the hot paths go (callgrind). The programs link the
+# system SQLite and load build/nxm.so, like any application would.
+BENCH_SRC     := scripts/bench
+BENCH_BINS    := $(patsubst %,$(BUILD)/bench/bench_%,append durable recover maintenance concurrency hot)
+BENCH_SHARED  := $(addprefix $(BENCH_SRC)/,bench_util.c writer.c populate.c counting_malloc.c)
+BENCH_CFLAGS  := -std=c11 $(WARNINGS) -I$(BUILD) -I$(BENCH_SRC) $(CFLAGS)
+
+.PHONY: bench bench-quick bench-profile
+bench: $(BUILD)/nxm.so $(BENCH_BINS)
+	$(PYTHON) $(BENCH_SRC)/run_bench.py
+
+bench-quick: $(BUILD)/nxm.so $(BENCH_BINS)
+	$(PYTHON) $(BENCH_SRC)/run_bench.py --quick
+
+bench-profile: $(BUILD)/nxm.so $(BENCH_BINS)
+	sh $(BENCH_SRC)/profile.sh
+
+$(BUILD)/bench/bench_%: $(BENCH_SRC)/bench_%.c $(BENCH_SHARED) $(wildcard $(BENCH_SRC)/*.h) $(BUILD)/schema_sql.h
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_SHARED) -lsqlite3
 # ---- end issue 6 ----
 
 # ---- issue 7: clients, install, dist, static ----
-# install: $(DESTDIR)$(LIBDIR)/nxm.so (load it as $(LIBDIR)/nxm), the schema in $(DATADIR), the README
+# install: $(DESTDIR)$(LIBDIR)/nxm.so (load it as $(LIBDIR)/nxm), sql/*.sql in $(DATADIR), the README
 # in $(DOCDIR); uninstall removes exactly those. dist: $(DIST_DIR)/nxm-$(VERSION)-<os>-<arch>.tar.gz,
 # reproducible (sorted, mtime 0, root-owned), with SHA256SUMS inside and a .sha256 beside it.
 # static-test: ext/*.c compiled into a program (tests/static); clients-test: every client (tests/clients),
@@ -90,31 +150,33 @@ DOCDIR    ?= $(PREFIX)/share/doc/nxm
 DIST_DIR  ?= $(BUILD)
 PLATFORM  := $(shell uname -s | tr A-Z a-z)-$(shell uname -m)
 DIST_NAME := nxm-$(VERSION)-$(PLATFORM)
-DIST_FILES := $(BUILD)/nxm.so sql/schema.sql README.md $(wildcard LICENSE)
+SQL_FILES := $(wildcard sql/*.sql)
+DIST_FILES := $(BUILD)/nxm.so $(SQL_FILES) README.md $(wildcard LICENSE)
 NODE_DEPS := tests/clients/node/node_modules/better-sqlite3/package.json
 .PHONY: install uninstall dist static-test clients-deps clients-test
 
-install: $(BUILD)/nxm.so sql/schema.sql README.md
+install: $(BUILD)/nxm.so $(SQL_FILES) README.md
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/nxm.so $(DESTDIR)$(LIBDIR)/nxm.so
-	install -m 0644 sql/schema.sql $(DESTDIR)$(DATADIR)/schema.sql
+	install -m 0644 $(SQL_FILES) $(DESTDIR)$(DATADIR)/
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/nxm.so $(DESTDIR)$(DATADIR)/schema.sql $(DESTDIR)$(DOCDIR)/README.md
+	rm -f $(DESTDIR)$(LIBDIR)/nxm.so $(DESTDIR)$(DOCDIR)/README.md \
+	    $(SQL_FILES:sql/%=$(DESTDIR)$(DATADIR)/%)
 	-rmdir $(DESTDIR)$(LIBDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 dist: $(DIST_DIR)/$(DIST_NAME).tar.gz
 
 $(DIST_DIR)/$(DIST_NAME).tar.gz: $(DIST_FILES)
 	rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist/$(DIST_NAME)/sql $(DIST_DIR)
-	cp $(filter-out $(BUILD)/nxm.so sql/schema.sql,$(DIST_FILES)) $(BUILD)/dist/$(DIST_NAME)/
-	cp sql/schema.sql $(BUILD)/dist/$(DIST_NAME)/sql/
+	cp $(filter-out $(BUILD)/nxm.so $(SQL_FILES),$(DIST_FILES)) $(BUILD)/dist/$(DIST_NAME)/
+	cp $(SQL_FILES) $(BUILD)/dist/$(DIST_NAME)/sql/
 	strip --strip-debug -o $(BUILD)/dist/$(DIST_NAME)/nxm.so $(BUILD)/nxm.so
 	cd $(BUILD)/dist/$(DIST_NAME) && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort \
 	    | xargs sha256sum > SHA256SUMS
-	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C $(BUILD)/dist -cf - $(DIST_NAME) \
-	    | gzip -n -9 > $@
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=u+rwX,go=rX \
+	    -C $(BUILD)/dist -cf - $(DIST_NAME) | gzip -n -9 > $@
 	cd $(DIST_DIR) && sha256sum $(DIST_NAME).tar.gz > $(DIST_NAME).tar.gz.sha256
 
 # The static program; _pretend_X.Y.Z variants report SQLite X.Y.Z to exercise the minimum-version check.
@@ -130,10 +192,12 @@ $(BUILD)/pretend_sqlite_%.so: tests/static/pretend_sqlite.c
 static-test: all
 	$(PYTHON) -m pytest -q tests/static
 
+# Install scripts are skipped (no prebuilt binary fetched from GitHub) and the addon is compiled here,
+# against the headers of the Node that runs it (no headers fetched from nodejs.org).
 $(NODE_DEPS): tests/clients/node/package.json tests/clients/node/package-lock.json
-	cd tests/clients/node && npm_config_build_from_source=true \
-	    npm_config_nodedir="$$(dirname "$$(dirname "$$(command -v node)")")" \
-	    npm ci --no-audit --no-fund
+	cd tests/clients/node && npm ci --ignore-scripts --no-audit --no-fund
+	cd tests/clients/node/node_modules/better-sqlite3 && \
+	    npm_config_nodedir="$$(dirname "$$(dirname "$$(command -v node)")")" npm run build-release
 	touch $@
 
 clients-deps: $(NODE_DEPS)
