@@ -66,14 +66,6 @@ static int bind_text_or_null(sqlite3_stmt *stmt, int index, const char *text, in
               : sqlite3_bind_null(stmt, index);
 }
 
-/* Runs a statement that returns no rows (or ignores them); returns an SQLite code. */
-static int run(NxmConnection *conn, sqlite3_stmt *stmt) {
-  int rc = sqlite3_step(stmt);
-  rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? SQLITE_OK : sqlite3_reset(stmt);
-  nxm_statement_done(conn, stmt);
-  return rc;
-}
-
 typedef struct StoredExecution {
   int exists;
   sqlite3_int64 completed, total, recorded;
@@ -142,7 +134,7 @@ static int write_execution(NxmConnection *conn, const AppendArgs *args,
     bind_text_or_null(stmt, 7, args->model, args->model_bytes);
     sqlite3_bind_double(stmt, 8, now);
   }
-  return run(conn, stmt);
+  return nxm_statement_run(conn, stmt);
 }
 
 static int write_result(NxmConnection *conn, const AppendArgs *args, double now) {
@@ -157,7 +149,7 @@ static int write_result(NxmConnection *conn, const AppendArgs *args, double now)
   bind_text_or_null(stmt, 4, args->model, args->model_bytes);
   sqlite3_bind_text(stmt, 5, args->result, args->result_bytes, SQLITE_STATIC);
   sqlite3_bind_double(stmt, 6, now);
-  return run(conn, stmt);
+  return nxm_statement_run(conn, stmt);
 }
 
 static void wal_append(sqlite3_context *ctx, int argc, sqlite3_value **argv) {

@@ -116,9 +116,7 @@ static void ttl(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int rc = nxm_statement(conn, NXM_SQL_TTL_SET, &stmt);
   if (rc == SQLITE_OK) {
     sqlite3_bind_double(stmt, 1, hours);
-    rc = sqlite3_step(stmt);
-    rc = rc == SQLITE_DONE ? SQLITE_OK : sqlite3_reset(stmt);
-    nxm_statement_done(conn, stmt);
+    rc = nxm_statement_run(conn, stmt);
   }
   if (rc != SQLITE_OK) {
     nxm_error_from_db(ctx, conn, rc, FUNCTION);

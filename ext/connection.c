@@ -163,6 +163,22 @@ void nxm_statement_done(NxmConnection *conn, sqlite3_stmt *stmt) {
   sqlite3_finalize(stmt);
 }
 
+/* Steps a statement whose rows, if any, are not needed, and gives it back. Returns an SQLite code;
+** on failure the connection's error message and extended code describe it. */
+int nxm_statement_run(NxmConnection *conn, sqlite3_stmt *stmt) {
+  int rc = sqlite3_step(stmt);
+  rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? SQLITE_OK : sqlite3_reset(stmt);
+  nxm_statement_done(conn, stmt);
+  return rc;
+}
+
+/* Runs statement `id`, which takes no parameters. */
+int nxm_run(NxmConnection *conn, NxmStatementId id) {
+  sqlite3_stmt *stmt = 0;
+  int rc = nxm_statement(conn, id, &stmt);
+  return rc == SQLITE_OK ? nxm_statement_run(conn, stmt) : rc;
+}
+
 /* Unix time in seconds (millisecond resolution) from the VFS of the main database, so that a
 ** test VFS or a faked clock is seen the same way SQLite's own date functions see it. */
 double nxm_now(NxmConnection *conn) {

@@ -128,11 +128,8 @@ static int record_execution(sqlite3_context *ctx, NxmConnection *conn, const cha
     sqlite3_bind_int(stmt, 5, length);
     sqlite3_bind_double(stmt, 8, now);
   }
-  rc = sqlite3_step(stmt);
-  rc = rc == SQLITE_DONE ? SQLITE_OK : sqlite3_reset(stmt);
-  int detail = sqlite3_extended_errcode(conn->db);
-  nxm_statement_done(conn, stmt);
-  if (rc != SQLITE_OK && detail == SQLITE_CONSTRAINT_CHECK) {
+  rc = nxm_statement_run(conn, stmt);
+  if (rc != SQLITE_OK && sqlite3_extended_errcode(conn->db) == SQLITE_CONSTRAINT_CHECK) {
     nxm_error(ctx, SQLITE_CONSTRAINT, FUNCTION,
               "execution %Q already has %lld completed, more than the plan's %d tasks",
               execution_id, completed, length);

@@ -15,17 +15,6 @@
 
 #include "nxm.h"
 
-static int step_once(NxmConnection *conn, NxmStatementId id) {
-  sqlite3_stmt *stmt = 0;
-  int rc = nxm_statement(conn, id, &stmt);
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_step(stmt);
-    rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? SQLITE_OK : sqlite3_reset(stmt);
-    nxm_statement_done(conn, stmt);
-  }
-  return rc;
-}
-
 /* Best effort: a failure here leaves the journal mode as it was and the write goes on. */
 static void switch_to_wal(NxmConnection *conn) {
   sqlite3_stmt *stmt = 0;
@@ -66,14 +55,14 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
       switch_to_wal(conn);
     }
     scope->own_transaction = 1;
-    rc = step_once(conn, NXM_SQL_BEGIN_IMMEDIATE);
+    rc = nxm_run(conn, NXM_SQL_BEGIN_IMMEDIATE);
   } else {
     scope->started_as_writer = (state == SQLITE_TXN_WRITE);
-    rc = step_once(conn, NXM_SQL_SAVEPOINT);
+    rc = nxm_run(conn, NXM_SQL_SAVEPOINT);
   }
   if (rc != SQLITE_OK) {
     if (sqlite3_get_autocommit(db) == 0 && scope->own_transaction) {
-      step_once(conn, NXM_SQL_ROLLBACK);
+      nxm_run(conn, NXM_SQL_ROLLBACK);
     }
     if ((rc & 0xff) == SQLITE_BUSY && state == SQLITE_TXN_READ) {
       nxm_error(ctx, rc, function,
@@ -111,7 +100,7 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
 int nxm_write_end(sqlite3_context *ctx, NxmConnection *conn, const char *function,
                   NxmWriteScope *scope, int rc) {
   if (rc == SQLITE_OK) {
-    rc = step_once(conn, scope->own_transaction ? NXM_SQL_COMMIT : NXM_SQL_RELEASE);
+    rc = nxm_run(conn, scope->own_transaction ? NXM_SQL_COMMIT : NXM_SQL_RELEASE);
     if (rc == SQLITE_OK) {
       return SQLITE_OK;
     }
@@ -123,11 +112,11 @@ int nxm_write_end(sqlite3_context *ctx, NxmConnection *conn, const char *functio
   }
   if (scope->own_transaction) {
     if (!sqlite3_get_autocommit(conn->db)) {
-      step_once(conn, NXM_SQL_ROLLBACK);
+      nxm_run(conn, NXM_SQL_ROLLBACK);
     }
   } else {
-    step_once(conn, NXM_SQL_ROLLBACK_TO);
-    step_once(conn, NXM_SQL_RELEASE);
+    nxm_run(conn, NXM_SQL_ROLLBACK_TO);
+    nxm_run(conn, NXM_SQL_RELEASE);
   }
   return rc;
 }
