@@ -59,8 +59,12 @@ static const char *const statement_sql[NXM_SQL_COUNT] = {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (execution_id, task_id) DO UPDATE SET "
         "brand = excluded.brand, model = excluded.model, result = excluded.result, "
         "appended_at = excluded.appended_at",
-    [NXM_SQL_PLAN_GET] =
-        "SELECT task_id FROM main.nxm_tasks WHERE execution_id = ?1 ORDER BY position",
+    [NXM_SQL_JSON_IS_ARRAY] = "SELECT json_type(?1) = 'array'",
+    [NXM_SQL_PLAN_ELEMENTS] = "SELECT type, value FROM json_each(?1)",
+    /* The first position where the plan ?2 and the stored plan of ?1 disagree (NULL: none). */
+    [NXM_SQL_PLAN_FIRST_DIFFERENCE] =
+        "SELECT min(j.key) FROM json_each(?2) AS j WHERE NOT EXISTS (SELECT 1 FROM main.nxm_tasks "
+        "AS t WHERE t.execution_id = ?1 AND t.position = j.key AND t.task_id = j.value)",
     [NXM_SQL_PLAN_INSERT] =
         "INSERT INTO main.nxm_tasks (execution_id, position, task_id) VALUES (?1, ?2, ?3)",
     [NXM_SQL_PLAN_ATTACH] = "UPDATE main.nxm_executions SET planned = ?2, total = ?2, "
@@ -163,7 +167,8 @@ void nxm_statement_done(NxmConnection *conn, sqlite3_stmt *stmt) {
   sqlite3_finalize(stmt);
 }
 
-/* Steps a statement whose rows, if any, are not needed, and gives it back. Returns an SQLite code;
+/* Steps a statement to its end (rows not yet read are not needed) and gives it back. Returns an
+*SQLite code;
 ** on failure the connection's error message and extended code describe it. */
 int nxm_statement_run(NxmConnection *conn, sqlite3_stmt *stmt) {
   int rc = sqlite3_step(stmt);

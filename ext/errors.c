@@ -82,6 +82,10 @@ int nxm_arg_text(sqlite3_context *ctx, const char *function, sqlite3_value **arg
     nxm_error(ctx, SQLITE_MISMATCH, function, "%s contains a NUL byte", name);
     return 0;
   }
+  if (nxm_utf8_invalid_at(text, bytes) >= 0) {
+    nxm_error(ctx, SQLITE_MISMATCH, function, "%s is not valid UTF-8", name);
+    return 0;
+  }
   *out = text;
   *out_bytes = bytes;
   return 1;
@@ -101,8 +105,15 @@ int nxm_arg_count(sqlite3_context *ctx, const char *function, sqlite3_int64 *out
     return 1;
   }
   double real = type == SQLITE_FLOAT ? sqlite3_value_double(value) : 0;
-  int whole_real = type == SQLITE_FLOAT && real >= -9.0e15 && real <= 9.0e15 &&
-                   real == (double)(sqlite3_int64)real;
+  /* Beyond 2^53 a real no longer holds every whole number: refuse rather than round. */
+  int real_in_range =
+      type == SQLITE_FLOAT && real >= -9007199254740992.0 && real <= 9007199254740992.0;
+  int whole_real = real_in_range && real == (double)(sqlite3_int64)real;
+  if (type == SQLITE_FLOAT && !real_in_range) {
+    nxm_error(ctx, SQLITE_MISMATCH, function,
+              "%s must be a non-negative whole number, not a real out of range (%g)", name, real);
+    return 0;
+  }
   if (type != SQLITE_INTEGER && !whole_real) {
     nxm_error(ctx, SQLITE_MISMATCH, function, "%s must be a non-negative whole number, not %s%s",
               name, type_name(type), type == SQLITE_FLOAT ? " with a fraction" : "");

@@ -11,6 +11,35 @@
 
 #include "nxm.h"
 
+/* The nesting json_valid() allows: 2000 levels up to SQLite 3.44, 1000 since 3.45. */
+static int sqlite_json_depth_limit(void) {
+  return sqlite3_libversion_number() >= 3045000 ? 1000 : 2000;
+}
+
+/* How deeply arrays and objects nest in `text`, counting only brackets outside strings. */
+static int nesting_depth(const char *text, int bytes) {
+  int depth = 0, deepest = 0, in_string = 0;
+  for (int i = 0; i < bytes; i++) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        i++;
+      } else if (c == '"') {
+        in_string = 0;
+      }
+    } else if (c == '"') {
+      in_string = 1;
+    } else if (c == '[' || c == '{') {
+      if (++depth > deepest) {
+        deepest = depth;
+      }
+    } else if (c == ']' || c == '}') {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
 /* Returns 1 when valid; otherwise sets an error naming `function`, `name` and the offset, and
 ** returns 0. */
 int nxm_json_check(sqlite3_context *ctx, NxmConnection *conn, const char *function,
@@ -39,6 +68,11 @@ int nxm_json_check(sqlite3_context *ctx, NxmConnection *conn, const char *functi
     return 1;
   }
 
+  int limit = sqlite_json_depth_limit();
+  if (nesting_depth(text, bytes) > limit) {
+    nxm_error(ctx, SQLITE_MISMATCH, function, "%s is nested deeper than %d levels", name, limit);
+    return 0;
+  }
   const char *end = 0;
   /* The length counts SQLite's terminating NUL: cJSON wants to see it to accept the end. */
   cJSON *parsed = cJSON_ParseWithLengthOpts(text, (size_t)bytes + 1, &end, 1);

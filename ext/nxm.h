@@ -37,7 +37,9 @@ typedef enum NxmStatementId {
   NXM_SQL_RESULT_EXISTS,
   NXM_SQL_RESULT_INSERT,
   NXM_SQL_RESULT_REPLACE,
-  NXM_SQL_PLAN_GET,
+  NXM_SQL_JSON_IS_ARRAY,
+  NXM_SQL_PLAN_ELEMENTS,
+  NXM_SQL_PLAN_FIRST_DIFFERENCE,
   NXM_SQL_PLAN_INSERT,
   NXM_SQL_PLAN_ATTACH,
   NXM_SQL_RECOVER_HEADER,
@@ -99,6 +101,9 @@ int nxm_write_end(sqlite3_context *ctx, NxmConnection *conn, const char *functio
 
 /* schema.c */
 int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **message);
+
+/* utf8.c */
+int nxm_utf8_invalid_at(const char *text, int bytes);
 
 /* json_check.c */
 int nxm_json_check(sqlite3_context *ctx, NxmConnection *conn, const char *function,

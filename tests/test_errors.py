@@ -27,7 +27,12 @@ APPEND_CASES = [
     ("nxm_wal_append('e1', '1', '3', 5)",
      "nxm_wal_append: completed must be a non-negative whole number, not text"),
     ("nxm_wal_append('e1', '1', 1e300, 5)",
-     "nxm_wal_append: completed must be a non-negative whole number, not a real with a fraction"),
+     "nxm_wal_append: completed must be a non-negative whole number, not a real out of range "
+     "(1e+300)"),
+    ("nxm_wal_append(CAST(x'65ff31' AS TEXT), '1', NULL, 5)",
+     "nxm_wal_append: execution_id is not valid UTF-8"),
+    ("nxm_wal_append('e1', CAST(x'22eda08022' AS TEXT), NULL, 5)",
+     "nxm_wal_append: result is not valid UTF-8"),
     ("nxm_wal_append('e1', '1', NULL, -5)", "nxm_wal_append: total must not be negative (got -5)"),
     ("nxm_wal_append('e1', '1', NULL, -2.0)", "nxm_wal_append: total must not be negative (got -2)"),
     ("nxm_wal_append('e1', '1', 7, 5)", "nxm_wal_append: completed (7) exceeds total (5)"),
