@@ -41,6 +41,12 @@ static const char *const statement_sql[NXM_SQL_COUNT] = {
     [NXM_SQL_SAVEPOINT] = "SAVEPOINT nxm",
     [NXM_SQL_RELEASE] = "RELEASE nxm",
     [NXM_SQL_ROLLBACK_TO] = "ROLLBACK TO nxm",
+    /* Writes nothing, but a writing statement takes the write lock, waiting like BEGIN IMMEDIATE
+    ** when the transaction has not read yet. */
+    [NXM_SQL_TAKE_WRITE_LOCK] = "UPDATE main.nxm_meta SET value = value WHERE 0",
+    /* A writing statement that needs no table: run while an interrupt is in force, SQLite rolls
+    ** the whole transaction back (write_scope.c). */
+    [NXM_SQL_FORCE_ROLLBACK] = "PRAGMA temp.user_version = 0",
     [NXM_SQL_SCHEMA_COOKIE] = "PRAGMA main.schema_version",
     [NXM_SQL_JSON_VALID] = "SELECT json_valid(?1)",
     [NXM_SQL_EXECUTION_GET] = "SELECT completed, total, recorded, planned "
@@ -137,8 +143,14 @@ int nxm_statement(NxmConnection *conn, NxmStatementId id, sqlite3_stmt **out) {
     arm(conn);
   }
   if (conn->statements[id] != 0) {
-    *out = conn->statements[id];
-    return SQLITE_OK;
+    if (!sqlite3_expired(conn->statements[id])) {
+      *out = conn->statements[id];
+      return SQLITE_OK;
+    }
+    /* Expired by a schema change: prepare it again now rather than when it is next stepped,
+    ** which could be while an interrupt is in force (see write_scope.c). */
+    sqlite3_finalize(conn->statements[id]);
+    conn->statements[id] = 0;
   }
   sqlite3_stmt *stmt = 0;
   int rc = sqlite3_prepare_v3(conn->db, statement_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &stmt, 0);
@@ -168,8 +180,8 @@ void nxm_statement_done(NxmConnection *conn, sqlite3_stmt *stmt) {
 }
 
 /* Steps a statement to its end (rows not yet read are not needed) and gives it back. Returns an
-*SQLite code;
-** on failure the connection's error message and extended code describe it. */
+ *SQLite code;
+ ** on failure the connection's error message and extended code describe it. */
 int nxm_statement_run(NxmConnection *conn, sqlite3_stmt *stmt) {
   int rc = sqlite3_step(stmt);
   rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? SQLITE_OK : sqlite3_reset(stmt);

@@ -29,6 +29,8 @@ typedef enum NxmStatementId {
   NXM_SQL_SAVEPOINT,
   NXM_SQL_RELEASE,
   NXM_SQL_ROLLBACK_TO,
+  NXM_SQL_TAKE_WRITE_LOCK,
+  NXM_SQL_FORCE_ROLLBACK,
   NXM_SQL_SCHEMA_COOKIE,
   NXM_SQL_JSON_VALID,
   NXM_SQL_EXECUTION_GET,
@@ -58,6 +60,7 @@ typedef struct NxmConnection {
   sqlite3 *db;
   int references;
   int armed;              /* nxm_progress connected: statements may be cached */
+  int open_cursors;       /* nxm_progress and nxm_pending cursors now open */
   int wal_checked;        /* journal_mode=WAL is set, or cannot be */
   int schema_cookie;      /* schema_version at the last successful check */
   int schema_present;     /* nxm tables existed and matched at that check */
@@ -69,7 +72,6 @@ typedef struct NxmConnection {
 ** transaction. */
 typedef struct NxmWriteScope {
   int own_transaction;
-  int started_as_writer;
 } NxmWriteScope;
 
 /* connection.c */

@@ -30,6 +30,7 @@ int nxm_cursor_eof(sqlite3_vtab_cursor *cursor);
 int nxm_cursor_column(sqlite3_vtab_cursor *cursor, sqlite3_context *ctx, int column);
 int nxm_cursor_rowid(sqlite3_vtab_cursor *cursor, sqlite3_int64 *rowid);
 int nxm_vtab_error(sqlite3_vtab *vtab, const char *format, ...);
+int nxm_vtab_connect(sqlite3 *db, void *conn, const char *declaration, sqlite3_vtab **out);
 int nxm_vtab_disconnect(sqlite3_vtab *vtab);
 
 #endif

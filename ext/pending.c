@@ -17,18 +17,7 @@ static int pending_connect(sqlite3 *db, void *aux, int argc, const char *const *
   (void)argc;
   (void)argv;
   (void)error;
-  int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(task_id TEXT, execution_id HIDDEN)");
-  if (rc != SQLITE_OK) {
-    return rc;
-  }
-  NxmVtab *vtab = sqlite3_malloc(sizeof(*vtab));
-  if (vtab == 0) {
-    return SQLITE_NOMEM;
-  }
-  memset(vtab, 0, sizeof(*vtab));
-  vtab->conn = aux;
-  *out = &vtab->base;
-  return SQLITE_OK;
+  return nxm_vtab_connect(db, aux, "CREATE TABLE x(task_id TEXT, execution_id HIDDEN)", out);
 }
 
 /* The execution_id argument is required: without it the plan is refused with a message, and

@@ -23,22 +23,16 @@ static int progress_connect(sqlite3 *db, void *aux, int argc, const char *const 
   (void)argc;
   (void)argv;
   (void)error;
-  int rc = sqlite3_declare_vtab(
-      db, "CREATE TABLE x(execution_id TEXT, state TEXT, completed INTEGER, total INTEGER, "
-          "percent REAL, pending INTEGER, brand TEXT, model TEXT, created_at TEXT, "
-          "updated_at TEXT, expires_at TEXT)");
-  if (rc != SQLITE_OK) {
-    return rc;
+  int rc = nxm_vtab_connect(
+      db, aux,
+      "CREATE TABLE x(execution_id TEXT, state TEXT, completed INTEGER, total INTEGER, "
+      "percent REAL, pending INTEGER, brand TEXT, model TEXT, created_at TEXT, "
+      "updated_at TEXT, expires_at TEXT)",
+      out);
+  if (rc == SQLITE_OK) {
+    ((NxmConnection *)aux)->armed = 1;
   }
-  NxmVtab *vtab = sqlite3_malloc(sizeof(*vtab));
-  if (vtab == 0) {
-    return SQLITE_NOMEM;
-  }
-  memset(vtab, 0, sizeof(*vtab));
-  vtab->conn = aux;
-  vtab->conn->armed = 1;
-  *out = &vtab->base;
-  return SQLITE_OK;
+  return rc;
 }
 
 static int progress_disconnect(sqlite3_vtab *base) {

@@ -9,13 +9,13 @@
 #include "nxm_vtab.h"
 
 int nxm_cursor_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out) {
-  (void)vtab;
   NxmCursor *cursor = sqlite3_malloc(sizeof(*cursor));
   if (cursor == 0) {
     return SQLITE_NOMEM;
   }
   memset(cursor, 0, sizeof(*cursor));
   cursor->eof = 1;
+  ((NxmVtab *)vtab)->conn->open_cursors++;
   *out = &cursor->base;
   return SQLITE_OK;
 }
@@ -35,6 +35,7 @@ static void release_statement(NxmCursor *cursor) {
 
 int nxm_cursor_close(sqlite3_vtab_cursor *base) {
   release_statement((NxmCursor *)base);
+  ((NxmVtab *)base->pVtab)->conn->open_cursors--;
   sqlite3_free(base);
   return SQLITE_OK;
 }
@@ -102,7 +103,28 @@ int nxm_vtab_error(sqlite3_vtab *vtab, const char *format, ...) {
   return vtab->zErrMsg ? SQLITE_ERROR : SQLITE_NOMEM;
 }
 
-int nxm_vtab_disconnect(sqlite3_vtab *vtab) {
+/* Declares the table and makes its object, which holds a reference to the connection's state: the
+** state must outlive the table even when the extension is loaded again and its first registration
+** is dropped. */
+int nxm_vtab_connect(sqlite3 *db, void *conn, const char *declaration, sqlite3_vtab **out) {
+  int rc = sqlite3_declare_vtab(db, declaration);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  NxmVtab *vtab = sqlite3_malloc(sizeof(*vtab));
+  if (vtab == 0) {
+    return SQLITE_NOMEM;
+  }
+  memset(vtab, 0, sizeof(*vtab));
+  vtab->conn = conn;
+  nxm_connection_ref(vtab->conn);
+  *out = &vtab->base;
+  return SQLITE_OK;
+}
+
+int nxm_vtab_disconnect(sqlite3_vtab *base) {
+  NxmVtab *vtab = (NxmVtab *)base;
+  nxm_connection_unref(vtab->conn);
   sqlite3_free(vtab);
   return SQLITE_OK;
 }

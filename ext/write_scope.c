@@ -4,9 +4,10 @@
 ** In autocommit mode the call opens its own BEGIN IMMEDIATE: the write lock is taken before
 ** anything is read, so the busy handler (busy_timeout) waits out other writers and no
 ** read-then-write upgrade can fail with SQLITE_BUSY. Inside the caller's transaction the call runs
-** in a savepoint, so a failed call undoes only itself. Either way the schema is checked (and
-** created on a fresh database) inside the same transaction as the write, so dozens of first callers
-** create it once.
+** in a savepoint, so a failed call undoes only itself, and takes the write lock with a statement
+** that writes nothing before it reads, for the same reason. Either way the schema is checked (and
+** created on a fresh database) inside the same transaction as the write, so dozens of first
+** callers create it once.
 **
 ** The first write made outside a transaction also switches the database to journal_mode=WAL; SQLite
 ** refuses that switch inside a transaction, so it is retried at the next call made outside one.
@@ -30,6 +31,57 @@ static void switch_to_wal(NxmConnection *conn) {
   sqlite3_finalize(stmt);
 }
 
+/*
+** Undoes what the call wrote. An interrupt (sqlite3_interrupt(), or a progress handler) stays in
+** force until the caller's statement ends, so ROLLBACK itself can be refused. SQLite rolls back the
+** whole transaction when a writing statement is interrupted, so NXM_SQL_FORCE_ROLLBACK, prepared
+** before the transaction began (preparing is refused too once interrupted), is run to make it do
+** so. Inside the caller's transaction that takes the caller's work with it, as SQLite does for any
+** interrupted write. Nothing nxm began is left open.
+*/
+static void roll_back(NxmConnection *conn, const NxmWriteScope *scope) {
+  sqlite3 *db = conn->db;
+  if (sqlite3_get_autocommit(db)) {
+    return; /* SQLite has already rolled the transaction back */
+  }
+  if (scope->own_transaction) {
+    if (nxm_run(conn, NXM_SQL_ROLLBACK) == SQLITE_OK) {
+      return;
+    }
+  } else if (nxm_run(conn, NXM_SQL_ROLLBACK_TO) == SQLITE_OK) {
+    nxm_run(conn, NXM_SQL_RELEASE);
+    return;
+  }
+  nxm_run(conn, NXM_SQL_FORCE_ROLLBACK);
+  if (!sqlite3_get_autocommit(db) && scope->own_transaction) {
+    nxm_run(conn, NXM_SQL_ROLLBACK);
+  }
+}
+
+/* The advice for a write lock that could not be had without waiting. */
+static void busy_error(sqlite3_context *ctx, int rc, const char *function, int own_transaction) {
+  if (own_transaction) {
+    nxm_error(ctx, rc, function,
+              "another connection is writing and this connection holds a read snapshot (an "
+              "unfinished statement, or the FROM of this one); finish other statements first, "
+              "or take the write lock first with BEGIN IMMEDIATE");
+  } else {
+    nxm_error(ctx, rc, function,
+              "another connection is writing and this transaction has already read; "
+              "start it with BEGIN IMMEDIATE");
+  }
+}
+
+/* Takes the write lock inside the caller's transaction before anything is read. Without nxm's
+** tables there is nothing to write to yet, and creating them is the first write anyway. */
+static int take_write_lock(NxmConnection *conn) {
+  sqlite3_stmt *stmt = 0;
+  if (nxm_statement(conn, NXM_SQL_TAKE_WRITE_LOCK, &stmt) != SQLITE_OK) {
+    return SQLITE_OK;
+  }
+  return nxm_statement_run(conn, stmt);
+}
+
 int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *function,
                     NxmWriteScope *scope) {
   sqlite3 *db = conn->db;
@@ -40,9 +92,24 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
               "the database is read-only (opened with mode=ro or without write permission)");
     return SQLITE_READONLY;
   }
+  if (conn->open_cursors > 0) {
+    /* The scan would meet the rows this call writes, and could go on forever. */
+    nxm_error(ctx, SQLITE_MISUSE, function,
+              "cannot write while nxm_progress or nxm_pending is being read on the same "
+              "connection; read their rows to the end first");
+    return SQLITE_MISUSE;
+  }
+
+  /* Prepared now, while it still can be: see roll_back(). */
+  sqlite3_stmt *force_rollback = 0;
+  int rc = nxm_statement(conn, NXM_SQL_FORCE_ROLLBACK, &force_rollback);
+  if (rc != SQLITE_OK) {
+    nxm_error_from_db(ctx, conn, rc, function);
+    return rc;
+  }
+  nxm_statement_done(conn, force_rollback);
 
   int state = sqlite3_txn_state(db, "main");
-  int rc;
   if (sqlite3_get_autocommit(db)) {
     if (state == SQLITE_TXN_WRITE) {
       /* Autocommit yet writing: we are inside the caller's INSERT, UPDATE or DELETE, whose
@@ -57,17 +124,20 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
     scope->own_transaction = 1;
     rc = nxm_run(conn, NXM_SQL_BEGIN_IMMEDIATE);
   } else {
-    scope->started_as_writer = (state == SQLITE_TXN_WRITE);
     rc = nxm_run(conn, NXM_SQL_SAVEPOINT);
+    if (rc == SQLITE_OK && state != SQLITE_TXN_WRITE) {
+      rc = take_write_lock(conn);
+      if (rc != SQLITE_OK) {
+        roll_back(conn, scope);
+      }
+    }
   }
   if (rc != SQLITE_OK) {
-    if (sqlite3_get_autocommit(db) == 0 && scope->own_transaction) {
-      nxm_run(conn, NXM_SQL_ROLLBACK);
+    if (scope->own_transaction) {
+      roll_back(conn, scope);
     }
     if ((rc & 0xff) == SQLITE_BUSY && state == SQLITE_TXN_READ) {
-      nxm_error(ctx, rc, function,
-                "another connection is writing and this statement already holds a read snapshot; "
-                "call it from a SELECT without FROM, or inside BEGIN IMMEDIATE");
+      busy_error(ctx, rc, function, scope->own_transaction);
     } else if (strstr(sqlite3_errmsg(db), "in progress") != 0) {
       nxm_error(ctx, SQLITE_MISUSE, function,
                 "cannot run inside INSERT, UPDATE, DELETE or a trigger; call it from a SELECT");
@@ -80,6 +150,11 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
   int present = 0;
   char *message = 0;
   rc = nxm_schema_ensure(conn, 1, &present, &message);
+  if (rc == SQLITE_OK) {
+    /* Creating the schema expired every prepared statement: renew the one roll_back() needs. */
+    rc = nxm_statement(conn, NXM_SQL_FORCE_ROLLBACK, &force_rollback);
+    nxm_statement_done(conn, force_rollback);
+  }
   if (rc != SQLITE_OK) {
     if (message != 0) {
       nxm_error(ctx, rc, function, "%s", message);
@@ -105,18 +180,9 @@ int nxm_write_end(sqlite3_context *ctx, NxmConnection *conn, const char *functio
       return SQLITE_OK;
     }
     nxm_error_from_db(ctx, conn, rc, function);
-  } else if ((rc & 0xff) == SQLITE_BUSY && !scope->own_transaction && !scope->started_as_writer) {
-    nxm_error(ctx, rc, function,
-              "another connection is writing and this transaction began as a reader; "
-              "start it with BEGIN IMMEDIATE");
+  } else if ((rc & 0xff) == SQLITE_BUSY && !scope->own_transaction) {
+    busy_error(ctx, rc, function, 0);
   }
-  if (scope->own_transaction) {
-    if (!sqlite3_get_autocommit(conn->db)) {
-      nxm_run(conn, NXM_SQL_ROLLBACK);
-    }
-  } else {
-    nxm_run(conn, NXM_SQL_ROLLBACK_TO);
-    nxm_run(conn, NXM_SQL_RELEASE);
-  }
+  roll_back(conn, scope);
   return rc;
 }

@@ -115,18 +115,43 @@ def test_a_deferred_transaction_that_read_first_gets_an_actionable_error(db_path
     value(second, "SELECT nxm_wal_append('e', '2')")  # another writer commits after it
     with pytest.raises(sqlite3.OperationalError,
                        match="nxm_wal_append: another connection is writing and this transaction "
-                             "began as a reader; start it with BEGIN IMMEDIATE"):
+                             "has already read; start it with BEGIN IMMEDIATE"):
         value(first, "SELECT nxm_wal_append('e', '3')")
     first.execute("ROLLBACK")
     assert value(first, "SELECT nxm_wal_append('e', '3')") == 3
 
 
-def test_a_deferred_transaction_that_has_not_read_works(db_path):
+def test_a_deferred_transaction_that_has_not_read_works_under_contention(db_path):
+    value(connect(db_path), "SELECT nxm_wal_append('e', '0', NULL, 100000)")
+    other = start_writer(db_path, "other", "o", 300, 2)
     first = connect(db_path)
-    value(first, "SELECT nxm_wal_append('e', '1', NULL, 10)")
-    first.execute("BEGIN")
-    assert value(first, "SELECT nxm_wal_append('e', '2')") == 2
-    first.execute("COMMIT")
+    for i in range(60):
+        first.execute("BEGIN")  # deferred: nxm takes the write lock before it reads anything
+        value(first, "SELECT nxm_wal_append('e', ?)", str(i))
+        first.execute("COMMIT")
+    out, err = other.communicate(timeout=300)
+    assert other.returncode == 0, out + err
+    assert value(first, "SELECT recorded FROM nxm_executions WHERE execution_id = 'e'") == 61
+
+
+def test_an_unfinished_cursor_on_nxm_pending_refuses_writes_with_what_to_do(db):
+    value(db, "SELECT nxm_wal_begin('e', '[\"a\",\"b\"]')")
+    cursor = db.execute("SELECT task_id FROM nxm_pending('e')")
+    assert cursor.fetchone() == ("a",)
+    with pytest.raises(sqlite3.Error, match="nxm_wal_append: cannot write while nxm_progress or "
+                                            "nxm_pending is being read on the same connection; "
+                                            "read their rows to the end first"):
+        value(db, "SELECT nxm_wal_append('e', '1', NULL, NULL, NULL, NULL, 'a')")
+    assert cursor.fetchall() == [("b",)]
+    assert value(db, "SELECT nxm_wal_append('e', '1', NULL, NULL, NULL, NULL, 'a')") == 1
+
+
+def test_a_scan_of_nxm_progress_cannot_feed_appends_to_itself(db):
+    value(db, "SELECT nxm_wal_append('a', '1', NULL, 1000000)")
+    value(db, "SELECT nxm_wal_append('b', '1', NULL, 1000000)")
+    with pytest.raises(sqlite3.Error, match="cannot write while nxm_progress"):
+        db.execute("SELECT nxm_wal_append(execution_id, '2') FROM nxm_progress").fetchall()
+    assert value(db, "SELECT count(*) FROM nxm_results") == 2
 
 
 def test_inside_insert_it_fails_with_what_to_do(db):
