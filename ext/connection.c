@@ -48,7 +48,7 @@ static const char *const statement_sql[NXM_SQL_COUNT] = {
     ** the whole transaction back (write_scope.c). */
     [NXM_SQL_FORCE_ROLLBACK] = "PRAGMA temp.user_version = 0",
     [NXM_SQL_SCHEMA_COOKIE] = "PRAGMA main.schema_version",
-    [NXM_SQL_JSON_VALID] = "SELECT json_valid(?1)",
+    [NXM_SQL_JSON_VALID] = "SELECT json_type(?1)",
     [NXM_SQL_EXECUTION_GET] = "SELECT completed, total, recorded, planned "
                               "FROM main.nxm_executions WHERE execution_id = ?1",
     [NXM_SQL_EXECUTION_INSERT] =
@@ -80,7 +80,8 @@ static const char *const statement_sql[NXM_SQL_COUNT] = {
         "updated_at, strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, 'unixepoch'), planned "
         "FROM main.nxm_executions WHERE execution_id = ?1 AND updated_at >= ?2",
     [NXM_SQL_RECOVER_RESULTS] =
-        "SELECT result FROM main.nxm_results WHERE execution_id = ?1 ORDER BY seq",
+        "SELECT result, json_type(result) FROM main.nxm_results WHERE execution_id = ?1 "
+        "ORDER BY seq",
     [NXM_SQL_RECOVER_PENDING] = "SELECT json_group_array(task_id) FROM (" NXM_PENDING_SELECT ")",
     [NXM_SQL_PENDING_TASKS] = NXM_PENDING_SELECT,
     [NXM_SQL_CLEANUP] = "DELETE FROM main.nxm_executions WHERE updated_at < ?1 RETURNING 1",
@@ -179,14 +180,18 @@ void nxm_statement_done(NxmConnection *conn, sqlite3_stmt *stmt) {
   sqlite3_finalize(stmt);
 }
 
-/* Steps a statement to its end (rows not yet read are not needed) and gives it back. Returns an
- *SQLite code;
- ** on failure the connection's error message and extended code describe it. */
-int nxm_statement_run(NxmConnection *conn, sqlite3_stmt *stmt) {
-  int rc = sqlite3_step(stmt);
-  rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? SQLITE_OK : sqlite3_reset(stmt);
+/* Gives back a statement whose last sqlite3_step() returned `step_rc`; rows not yet read are not
+** needed. Returns an SQLite code; on failure the connection's error message and extended code
+** describe it. */
+int nxm_statement_finish(NxmConnection *conn, sqlite3_stmt *stmt, int step_rc) {
+  int rc = (step_rc == SQLITE_DONE || step_rc == SQLITE_ROW) ? SQLITE_OK : sqlite3_reset(stmt);
   nxm_statement_done(conn, stmt);
   return rc;
+}
+
+/* Steps a statement once (its rows, if any, are not needed) and gives it back. */
+int nxm_statement_run(NxmConnection *conn, sqlite3_stmt *stmt) {
+  return nxm_statement_finish(conn, stmt, sqlite3_step(stmt));
 }
 
 /* Runs statement `id`, which takes no parameters. */

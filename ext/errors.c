@@ -10,9 +10,16 @@
 
 #include "nxm.h"
 
+/* Not sqlite3_result_error_nomem(): that marks the whole connection as out of memory until the
+** caller's statement ends, and the rollback that must follow would be refused. */
+static void out_of_memory(sqlite3_context *ctx) {
+  sqlite3_result_error(ctx, "out of memory", -1);
+  sqlite3_result_error_code(ctx, SQLITE_NOMEM);
+}
+
 void nxm_error(sqlite3_context *ctx, int code, const char *function, const char *format, ...) {
   if (code == SQLITE_NOMEM) {
-    sqlite3_result_error_nomem(ctx);
+    out_of_memory(ctx);
     return;
   }
   va_list args;
@@ -22,7 +29,7 @@ void nxm_error(sqlite3_context *ctx, int code, const char *function, const char 
   char *message = detail ? sqlite3_mprintf("%s: %s", function, detail) : 0;
   sqlite3_free(detail);
   if (message == 0) {
-    sqlite3_result_error_nomem(ctx);
+    out_of_memory(ctx);
     return;
   }
   sqlite3_result_error(ctx, message, -1);
@@ -71,7 +78,7 @@ int nxm_arg_text(sqlite3_context *ctx, const char *function, sqlite3_value **arg
   }
   const char *text = (const char *)sqlite3_value_text(value);
   if (text == 0) {
-    sqlite3_result_error_nomem(ctx);
+    nxm_error(ctx, SQLITE_NOMEM, function, "");
     return 0;
   }
   if (bytes == 0) {

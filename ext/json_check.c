@@ -2,7 +2,8 @@
 ** json_check.c: decides whether a result is JSON, by the same rule as SQLite's own json(), so that
 ** plain-SQL recovery with json() never trips on a stored result.
 **
-** The verdict comes from SQLite's json_valid() (the version 3.40 on Debian 12 has no
+** The verdict comes from SQLite's own parser, through json_type() (the version 3.40 on Debian 12
+*has no
 ** json_error_position()). Only for a rejected value is cJSON asked where parsing stopped, to name a
 ** byte offset in the error; cJSON is used through its length-aware parse with its own end pointer,
 ** never its process-wide error state.
@@ -51,21 +52,20 @@ int nxm_json_check(sqlite3_context *ctx, NxmConnection *conn, const char *functi
   }
   int valid = 0;
   if (rc == SQLITE_OK) {
+    /* json_type() answers a row for JSON, fails with SQLITE_ERROR ("malformed JSON") for
+    ** anything else, and with SQLITE_NOMEM when it runs out of memory; json_valid() would
+    ** answer 0 for both of the last two. */
     rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-      valid = sqlite3_column_int(stmt, 0);
-      rc = SQLITE_OK;
-    } else {
-      rc = sqlite3_reset(stmt);
-    }
+    valid = rc == SQLITE_ROW;
+    rc = valid ? SQLITE_OK : sqlite3_reset(stmt);
   }
   nxm_statement_done(conn, stmt);
-  if (rc != SQLITE_OK) {
-    nxm_error_from_db(ctx, conn, rc, function);
-    return 0;
-  }
   if (valid) {
     return 1;
+  }
+  if (rc != SQLITE_ERROR) {
+    nxm_error_from_db(ctx, conn, rc, function);
+    return 0;
   }
 
   int limit = sqlite_json_depth_limit();

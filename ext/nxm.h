@@ -81,6 +81,7 @@ void nxm_connection_unref(void *conn);
 void nxm_connection_forget_statements(NxmConnection *conn);
 int nxm_statement(NxmConnection *conn, NxmStatementId id, sqlite3_stmt **out);
 void nxm_statement_done(NxmConnection *conn, sqlite3_stmt *stmt);
+int nxm_statement_finish(NxmConnection *conn, sqlite3_stmt *stmt, int step_rc);
 int nxm_statement_run(NxmConnection *conn, sqlite3_stmt *stmt);
 int nxm_run(NxmConnection *conn, NxmStatementId id);
 double nxm_now(NxmConnection *conn);

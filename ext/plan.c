@@ -61,8 +61,9 @@ static int plan_length(sqlite3_context *ctx, NxmConnection *conn, const char *ta
   int rc = nxm_statement(conn, NXM_SQL_JSON_IS_ARRAY, &stmt);
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(stmt, 1, tasks, bytes, SQLITE_STATIC);
-    is_array = sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int(stmt, 0) == 1;
-    rc = nxm_statement_run(conn, stmt);
+    int step = sqlite3_step(stmt);
+    is_array = step == SQLITE_ROW && sqlite3_column_int(stmt, 0) == 1;
+    rc = nxm_statement_finish(conn, stmt, step);
   }
   if (rc != SQLITE_OK) {
     nxm_error_from_db(ctx, conn, rc, FUNCTION);
@@ -127,10 +128,11 @@ static int first_difference(NxmConnection *conn, const char *execution_id, int i
   sqlite3_bind_text(stmt, 1, execution_id, id_bytes, SQLITE_STATIC);
   sqlite3_bind_text(stmt, 2, tasks, bytes, SQLITE_STATIC);
   int difference = -1;
-  if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+  int step = sqlite3_step(stmt);
+  if (step == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
     difference = sqlite3_column_int(stmt, 0);
   }
-  *rc = nxm_statement_run(conn, stmt);
+  *rc = nxm_statement_finish(conn, stmt, step);
   if (difference < 0 && planned != length) {
     difference = (int)(planned < length ? planned : length);
   }
@@ -238,13 +240,14 @@ static void wal_begin(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   int rc = nxm_statement(conn, NXM_SQL_EXECUTION_GET, &stmt);
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(stmt, 1, execution_id, id_bytes, SQLITE_STATIC);
-    if (sqlite3_step(stmt) == SQLITE_ROW) {
+    int step = sqlite3_step(stmt);
+    if (step == SQLITE_ROW) {
       exists = 1;
       completed = sqlite3_column_int64(stmt, 0);
       total = sqlite3_column_int64(stmt, 1);
       planned = sqlite3_column_type(stmt, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(stmt, 3);
     }
-    rc = nxm_statement_run(conn, stmt);
+    rc = nxm_statement_finish(conn, stmt, step);
   }
   if (rc != SQLITE_OK) {
     nxm_error_from_db(ctx, conn, rc, FUNCTION);

@@ -34,6 +34,8 @@ static int append_results(NxmConnection *conn, sqlite3_str *out, const char *exe
   }
   sqlite3_bind_text(stmt, 1, execution_id, id_bytes, SQLITE_STATIC);
   const char *separator = "";
+  /* json_type() re-reads each result: a row that is not JSON (written by hand, or planted) fails
+  ** the statement instead of being spliced into the document. */
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     sqlite3_str_appendall(out, separator);
     sqlite3_str_append(out, (const char *)sqlite3_column_text(stmt, 0),
@@ -65,10 +67,11 @@ static int append_pending(NxmConnection *conn, sqlite3_str *out, const char *exe
 }
 
 /*
-** Builds the document into *document (0 when the answer is NULL). Returns an SQLite code.
+** Builds the document into *document (0 when the answer is NULL). Returns an SQLite code; for an
+** error of a statement, *message holds SQLite's words, taken before other statements are reset.
 */
 static int build(NxmConnection *conn, const char *execution_id, int id_bytes, double cutoff,
-                 char **document, sqlite3_uint64 *length) {
+                 char **document, sqlite3_uint64 *length, char **message) {
   *document = 0;
   sqlite3_stmt *header = 0;
   int rc = nxm_statement(conn, NXM_SQL_RECOVER_HEADER, &header);
@@ -97,6 +100,14 @@ static int build(NxmConnection *conn, const char *execution_id, int id_bytes, do
       sqlite3_column_double(header, 5), (const char *)sqlite3_column_text(header, 6));
   if (rc == SQLITE_OK && sqlite3_column_type(header, 7) != SQLITE_NULL) {
     rc = append_pending(conn, out, execution_id, id_bytes);
+  }
+  if (rc == SQLITE_ERROR && sqlite3_extended_errcode(conn->db) == SQLITE_ERROR) {
+    rc = SQLITE_CORRUPT;
+    *message = sqlite3_mprintf("a stored result of execution %Q is not valid JSON (%s); the "
+                               "database was changed outside nxm",
+                               execution_id, sqlite3_errmsg(conn->db));
+  } else if (rc != SQLITE_OK) {
+    *message = sqlite3_mprintf("%s", sqlite3_errmsg(conn->db));
   }
   nxm_statement_done(conn, header);
   sqlite3_str_appendchar(out, 1, '}');
@@ -148,13 +159,14 @@ static void recover(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     rc = nxm_ttl_hours(conn, present, &hours);
   }
   if (rc == SQLITE_OK && present) {
-    rc = build(conn, execution_id, id_bytes, nxm_now(conn) - hours * 3600.0, &document, &length);
+    rc = build(conn, execution_id, id_bytes, nxm_now(conn) - hours * 3600.0, &document, &length,
+               &message);
   }
   if (rc != SQLITE_OK) {
-    if (message != 0) {
+    if (rc == SQLITE_TOOBIG) {
+      nxm_error(ctx, rc, FUNCTION, "the document would be larger than SQLITE_LIMIT_LENGTH");
+    } else if (message != 0) {
       nxm_error(ctx, rc, FUNCTION, "%s", message);
-    } else if (rc == SQLITE_TOOBIG) {
-      sqlite3_result_error_toobig(ctx);
     } else {
       nxm_error_from_db(ctx, conn, rc, FUNCTION);
     }

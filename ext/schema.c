@@ -90,17 +90,23 @@ static int schema_cookie(NxmConnection *conn, int *cookie) {
   return rc;
 }
 
-/* The schema_version row, or 0 when it cannot be read. */
-static sqlite3_int64 stored_schema_version(sqlite3 *db) {
+/* Reads the schema_version row into *version (0 when the row or the table is missing). */
+static int stored_schema_version(sqlite3 *db, sqlite3_int64 *version) {
   sqlite3_stmt *stmt = 0;
-  sqlite3_int64 version = 0;
-  if (sqlite3_prepare_v2(db, "SELECT value FROM main.nxm_meta WHERE key = 'schema_version'", -1,
-                         &stmt, 0) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
-    version = sqlite3_column_int64(stmt, 0);
+  *version = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT value FROM main.nxm_meta WHERE key = 'schema_version'",
+                              -1, &stmt, 0);
+  if (rc != SQLITE_OK) {
+    /* No such table is a schema that differs, reported as such; anything else is an error. */
+    return sqlite3_errcode(db) == SQLITE_ERROR ? SQLITE_OK : rc;
   }
+  rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) {
+    *version = sqlite3_column_int64(stmt, 0);
+  }
+  rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? SQLITE_OK : sqlite3_reset(stmt);
   sqlite3_finalize(stmt);
-  return version;
+  return rc;
 }
 
 /*
@@ -142,7 +148,12 @@ int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **mess
   }
 
   if (actual != 0) {
-    sqlite3_int64 version = stored_schema_version(conn->db);
+    sqlite3_int64 version = 0;
+    rc = stored_schema_version(conn->db, &version);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(actual);
+      return rc;
+    }
     int refused = version != NXM_SCHEMA_VERSION || strcmp(actual, expected) != 0;
     if (version > NXM_SCHEMA_VERSION) {
       *message = sqlite3_mprintf("this database has nxm schema version %lld; nxm " NXM_VERSION
