@@ -10,6 +10,8 @@
 ** taken, every check that needs stored state runs under the lock before the first write, and the
 ** writes commit together or not at all (write_scope.c).
 */
+#include <string.h>
+
 #include "nxm.h"
 
 static const char *const FUNCTION = "nxm_wal_append";
@@ -66,12 +68,15 @@ static int bind_text_or_null(sqlite3_stmt *stmt, int index, const char *text, in
               : sqlite3_bind_null(stmt, index);
 }
 
-typedef struct StoredExecution {
+/* An execution's summary row: as stored, and as this append leaves it. */
+typedef struct Execution {
   int exists;
   sqlite3_int64 completed, total, recorded;
-} StoredExecution;
+  sqlite3_int64 planned; /* tasks in the plan; -1 without a plan */
+  sqlite3_int64 done;    /* planned tasks that have a result */
+} Execution;
 
-static int read_execution(NxmConnection *conn, const AppendArgs *args, StoredExecution *stored) {
+static int read_execution(NxmConnection *conn, const AppendArgs *args, Execution *stored) {
   sqlite3_stmt *stmt = 0;
   int rc = nxm_statement(conn, NXM_SQL_EXECUTION_GET, &stmt);
   if (rc != SQLITE_OK) {
@@ -79,11 +84,16 @@ static int read_execution(NxmConnection *conn, const AppendArgs *args, StoredExe
   }
   sqlite3_bind_text(stmt, 1, args->execution_id, args->execution_id_bytes, SQLITE_STATIC);
   rc = sqlite3_step(stmt);
+  memset(stored, 0, sizeof(*stored));
+  stored->planned = -1;
   stored->exists = (rc == SQLITE_ROW);
   if (rc == SQLITE_ROW) {
     stored->completed = sqlite3_column_int64(stmt, 0);
     stored->total = sqlite3_column_int64(stmt, 1);
     stored->recorded = sqlite3_column_int64(stmt, 2);
+    stored->planned =
+        sqlite3_column_type(stmt, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(stmt, 3);
+    stored->done = sqlite3_column_int64(stmt, 4);
     rc = SQLITE_OK;
   } else {
     rc = sqlite3_reset(stmt);
@@ -92,42 +102,89 @@ static int read_execution(NxmConnection *conn, const AppendArgs *args, StoredExe
   return rc;
 }
 
-static int task_has_result(NxmConnection *conn, const AppendArgs *args, int *found) {
+/* Whether statement `id` (execution ?1, task ?2) finds a row for the append's task. */
+static int task_found(NxmConnection *conn, NxmStatementId id, const AppendArgs *args, int *found) {
   *found = 0;
-  if (args->task_id == 0) {
-    return SQLITE_OK;
-  }
   sqlite3_stmt *stmt = 0;
-  int rc = nxm_statement(conn, NXM_SQL_RESULT_EXISTS, &stmt);
+  int rc = nxm_statement(conn, id, &stmt);
   if (rc != SQLITE_OK) {
     return rc;
   }
   sqlite3_bind_text(stmt, 1, args->execution_id, args->execution_id_bytes, SQLITE_STATIC);
   sqlite3_bind_text(stmt, 2, args->task_id, args->task_id_bytes, SQLITE_STATIC);
-  rc = sqlite3_step(stmt);
-  *found = (rc == SQLITE_ROW);
-  rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? SQLITE_OK : sqlite3_reset(stmt);
-  nxm_statement_done(conn, stmt);
-  return rc;
+  int step = sqlite3_step(stmt);
+  *found = (step == SQLITE_ROW);
+  return nxm_statement_finish(conn, stmt, step);
 }
 
-static int write_execution(NxmConnection *conn, const AppendArgs *args,
-                           const StoredExecution *stored, sqlite3_int64 completed,
-                           sqlite3_int64 total, sqlite3_int64 recorded, double now) {
+/*
+** Works out the summary row after this append into *after, or sets an error and returns its code.
+** A task_id already recorded is replaced and counted once; with a plan, completed counts planned
+** tasks with a result, and the total is the plan's.
+*/
+static int count(sqlite3_context *ctx, NxmConnection *conn, const AppendArgs *args,
+                 const Execution *stored, Execution *after) {
+  int replaces = 0, planned_task = 0;
+  int rc = SQLITE_OK;
+  if (args->task_id != 0) {
+    rc = task_found(conn, NXM_SQL_RESULT_EXISTS, args, &replaces);
+    if (rc == SQLITE_OK && stored->planned >= 0 && !replaces) {
+      rc = task_found(conn, NXM_SQL_TASK_PLANNED, args, &planned_task);
+    }
+  }
+  if (rc != SQLITE_OK) {
+    nxm_error_from_db(ctx, conn, rc, FUNCTION);
+    return rc;
+  }
+
+  *after = *stored;
+  after->recorded = (stored->exists ? stored->recorded : 0) + (replaces ? 0 : 1);
+  after->done = (stored->exists ? stored->done : 0) + planned_task;
+  if (stored->planned >= 0 && args->total >= 0 && args->total != stored->planned) {
+    nxm_error(ctx, SQLITE_CONSTRAINT, FUNCTION,
+              "total (%lld) must be NULL or the size of execution %Q's plan (%lld tasks)",
+              args->total, args->execution_id, stored->planned);
+    return SQLITE_CONSTRAINT;
+  }
+  after->total = args->total >= 0 ? args->total : stored->exists ? stored->total : -1;
+  sqlite3_int64 implicit = stored->planned >= 0 ? after->done : after->recorded;
+  after->completed = args->completed >= 0 ? args->completed : implicit;
+  if (stored->exists && stored->completed > after->completed) {
+    after->completed = stored->completed; /* concurrent writers never move progress backwards */
+  }
+  if (after->total < 0) {
+    nxm_error(ctx, SQLITE_CONSTRAINT, FUNCTION,
+              "total is required for the first append of execution %Q "
+              "(pass it as the 4th argument, or call nxm_wal_begin first)",
+              args->execution_id);
+    return SQLITE_CONSTRAINT;
+  }
+  if (after->completed > after->total) {
+    nxm_error(ctx, SQLITE_CONSTRAINT, FUNCTION, "completed (%lld%s) exceeds total (%lld)",
+              after->completed, args->completed >= 0 ? "" : ", the number of results recorded",
+              after->total);
+    return SQLITE_CONSTRAINT;
+  }
+  return SQLITE_OK;
+}
+
+static int write_execution(NxmConnection *conn, const AppendArgs *args, const Execution *after,
+                           double now) {
   sqlite3_stmt *stmt = 0;
-  int rc = nxm_statement(conn, stored->exists ? NXM_SQL_EXECUTION_UPDATE : NXM_SQL_EXECUTION_INSERT,
+  int rc = nxm_statement(conn, after->exists ? NXM_SQL_EXECUTION_UPDATE : NXM_SQL_EXECUTION_INSERT,
                          &stmt);
   if (rc != SQLITE_OK) {
     return rc;
   }
   sqlite3_bind_text(stmt, 1, args->execution_id, args->execution_id_bytes, SQLITE_STATIC);
-  sqlite3_bind_int64(stmt, 2, completed);
-  sqlite3_bind_int64(stmt, 3, total);
-  sqlite3_bind_int64(stmt, 4, recorded);
-  if (stored->exists) {
+  sqlite3_bind_int64(stmt, 2, after->completed);
+  sqlite3_bind_int64(stmt, 3, after->total);
+  sqlite3_bind_int64(stmt, 4, after->recorded);
+  if (after->exists) {
     bind_text_or_null(stmt, 5, args->brand, args->brand_bytes);
     bind_text_or_null(stmt, 6, args->model, args->model_bytes);
     sqlite3_bind_double(stmt, 7, now);
+    sqlite3_bind_int64(stmt, 8, after->done);
   } else {
     sqlite3_bind_null(stmt, 5); /* planned: only nxm_wal_begin records a plan */
     bind_text_or_null(stmt, 6, args->brand, args->brand_bytes);
@@ -165,39 +222,16 @@ static void wal_append(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
 
-  StoredExecution stored;
-  int replaces = 0;
+  Execution stored = {0}, after = {0};
   int rc = read_execution(conn, &args, &stored);
-  if (rc == SQLITE_OK) {
-    rc = task_has_result(conn, &args, &replaces);
-  }
   if (rc != SQLITE_OK) {
     nxm_error_from_db(ctx, conn, rc, FUNCTION);
-    nxm_write_end(ctx, conn, FUNCTION, &scope, rc);
-    return;
+  } else {
+    rc = count(ctx, conn, &args, &stored, &after);
   }
-
-  sqlite3_int64 total = args.total >= 0 ? args.total : stored.exists ? stored.total : -1;
-  sqlite3_int64 recorded = (stored.exists ? stored.recorded : 0) + (replaces ? 0 : 1);
-  sqlite3_int64 completed = args.completed >= 0 ? args.completed : recorded;
-  if (stored.exists && stored.completed > completed) {
-    completed = stored.completed; /* concurrent writers never move progress backwards */
-  }
-  if (total < 0) {
-    nxm_error(ctx, SQLITE_CONSTRAINT, FUNCTION,
-              "total is required for the first append of execution %Q "
-              "(pass it as the 4th argument, or call nxm_wal_begin first)",
-              args.execution_id);
-    rc = SQLITE_CONSTRAINT;
-  } else if (completed > total) {
-    nxm_error(ctx, SQLITE_CONSTRAINT, FUNCTION, "completed (%lld%s) exceeds total (%lld)",
-              completed, args.completed >= 0 ? "" : ", the number of results recorded", total);
-    rc = SQLITE_CONSTRAINT;
-  }
-
   if (rc == SQLITE_OK) {
     double now = nxm_now(conn);
-    rc = write_execution(conn, &args, &stored, completed, total, recorded, now);
+    rc = write_execution(conn, &args, &after, now);
     if (rc == SQLITE_OK) {
       rc = write_result(conn, &args, now);
     }
@@ -207,7 +241,7 @@ static void wal_append(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
 
   if (nxm_write_end(ctx, conn, FUNCTION, &scope, rc) == SQLITE_OK) {
-    sqlite3_result_int64(ctx, completed);
+    sqlite3_result_int64(ctx, after.completed);
   }
 }
 

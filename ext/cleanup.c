@@ -27,8 +27,10 @@ int nxm_ttl_hours(NxmConnection *conn, int present, double *hours) {
   }
   rc = sqlite3_step(stmt);
   if (rc == SQLITE_ROW) {
-    if (sqlite3_column_type(stmt, 0) == SQLITE_INTEGER ||
-        sqlite3_column_type(stmt, 0) == SQLITE_FLOAT) {
+    /* Anything but a non-negative number (the schema's CHECK refuses it, but a file can be
+    ** edited) reads as the default, as in the sweep trigger. */
+    int type = sqlite3_column_type(stmt, 0);
+    if ((type == SQLITE_INTEGER || type == SQLITE_FLOAT) && sqlite3_column_double(stmt, 0) >= 0) {
       *hours = sqlite3_column_double(stmt, 0);
     }
     rc = SQLITE_OK;

@@ -25,9 +25,7 @@
   "WHEN e.completed >= e.total THEN 'complete' ELSE 'running' END, "                               \
   "e.completed, e.total, "                                                                         \
   "CASE WHEN e.total > 0 THEN round(100.0 * e.completed / e.total, 1) ELSE 100.0 END, "            \
-  "CASE WHEN e.planned IS NOT NULL THEN (SELECT count(*) FROM main.nxm_tasks AS t "                \
-  "WHERE t.execution_id = e.execution_id AND NOT EXISTS (SELECT 1 FROM main.nxm_results AS r "     \
-  "WHERE r.execution_id = t.execution_id AND r.task_id = t.task_id)) END, "                        \
+  "e.planned - e.done, "                                                                           \
   "e.brand, e.model, "                                                                             \
   "strftime('%Y-%m-%dT%H:%M:%SZ', e.created_at, 'unixepoch'), "                                    \
   "strftime('%Y-%m-%dT%H:%M:%SZ', e.updated_at, 'unixepoch'), "                                    \
@@ -44,12 +42,9 @@ static const char *const statement_sql[NXM_SQL_COUNT] = {
     /* Writes nothing, but a writing statement takes the write lock, waiting like BEGIN IMMEDIATE
     ** when the transaction has not read yet. */
     [NXM_SQL_TAKE_WRITE_LOCK] = "UPDATE main.nxm_meta SET value = value WHERE 0",
-    /* A writing statement that needs no table: run while an interrupt is in force, SQLite rolls
-    ** the whole transaction back (write_scope.c). */
-    [NXM_SQL_FORCE_ROLLBACK] = "PRAGMA temp.user_version = 0",
     [NXM_SQL_SCHEMA_COOKIE] = "PRAGMA main.schema_version",
     [NXM_SQL_JSON_VALID] = "SELECT json_type(?1)",
-    [NXM_SQL_EXECUTION_GET] = "SELECT completed, total, recorded, planned "
+    [NXM_SQL_EXECUTION_GET] = "SELECT completed, total, recorded, planned, done "
                               "FROM main.nxm_executions WHERE execution_id = ?1",
     [NXM_SQL_EXECUTION_INSERT] =
         "INSERT INTO main.nxm_executions (execution_id, completed, total, recorded, planned, "
@@ -57,9 +52,11 @@ static const char *const statement_sql[NXM_SQL_COUNT] = {
     [NXM_SQL_EXECUTION_UPDATE] =
         "UPDATE main.nxm_executions SET completed = ?2, total = ?3, recorded = ?4, "
         "brand = coalesce(?5, brand), model = coalesce(?6, model), "
-        "updated_at = max(updated_at, ?7) WHERE execution_id = ?1",
+        "updated_at = max(updated_at, ?7), done = ?8 WHERE execution_id = ?1",
     [NXM_SQL_RESULT_EXISTS] =
         "SELECT 1 FROM main.nxm_results WHERE execution_id = ?1 AND task_id = ?2",
+    [NXM_SQL_TASK_PLANNED] =
+        "SELECT 1 FROM main.nxm_tasks WHERE execution_id = ?1 AND task_id = ?2",
     [NXM_SQL_RESULT_INSERT] =
         "INSERT INTO main.nxm_results (execution_id, task_id, brand, model, result, appended_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (execution_id, task_id) DO UPDATE SET "
@@ -73,8 +70,13 @@ static const char *const statement_sql[NXM_SQL_COUNT] = {
         "AS t WHERE t.execution_id = ?1 AND t.position = j.key AND t.task_id = j.value)",
     [NXM_SQL_PLAN_INSERT] =
         "INSERT INTO main.nxm_tasks (execution_id, position, task_id) VALUES (?1, ?2, ?3)",
-    [NXM_SQL_PLAN_ATTACH] = "UPDATE main.nxm_executions SET planned = ?2, total = ?2, "
-                            "updated_at = max(updated_at, ?3) WHERE execution_id = ?1",
+    /* A plan attached to an execution that appends started: from now on completed counts the
+    ** planned tasks that have a result. Runs after the tasks are inserted. */
+    [NXM_SQL_PLAN_ATTACH] =
+        "UPDATE main.nxm_executions SET planned = ?2, total = ?2, done = d.n, completed = d.n, "
+        "updated_at = max(updated_at, ?3) FROM (SELECT count(*) AS n FROM main.nxm_tasks AS t "
+        "WHERE t.execution_id = ?1 AND EXISTS (SELECT 1 FROM main.nxm_results AS r "
+        "WHERE r.execution_id = ?1 AND r.task_id = t.task_id)) AS d WHERE execution_id = ?1",
     [NXM_SQL_RECOVER_HEADER] =
         "SELECT json_quote(execution_id), completed, total, json_quote(brand), json_quote(model), "
         "updated_at, strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, 'unixepoch'), planned "
@@ -115,6 +117,7 @@ void nxm_connection_unref(void *pointer) {
   }
   nxm_connection_forget_statements(conn);
   sqlite3_free(conn->expected_catalog);
+  sqlite3_free(conn->reserved_names);
   sqlite3_free(conn);
 }
 
@@ -144,14 +147,8 @@ int nxm_statement(NxmConnection *conn, NxmStatementId id, sqlite3_stmt **out) {
     arm(conn);
   }
   if (conn->statements[id] != 0) {
-    if (!sqlite3_expired(conn->statements[id])) {
-      *out = conn->statements[id];
-      return SQLITE_OK;
-    }
-    /* Expired by a schema change: prepare it again now rather than when it is next stepped,
-    ** which could be while an interrupt is in force (see write_scope.c). */
-    sqlite3_finalize(conn->statements[id]);
-    conn->statements[id] = 0;
+    *out = conn->statements[id];
+    return SQLITE_OK;
   }
   sqlite3_stmt *stmt = 0;
   int rc = sqlite3_prepare_v3(conn->db, statement_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &stmt, 0);

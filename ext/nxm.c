@@ -76,7 +76,7 @@ NXM_EXPORT int sqlite3_nxm_init(sqlite3 *db, char **error, const sqlite3_api_rou
     rc = nxm_register_pending(db, conn);
   nxm_connection_unref(conn); /* the registrations hold their own references */
   if (rc != SQLITE_OK) {
-    *error = sqlite3_mprintf("nxm: cannot register its functions: %s", sqlite3_errstr(rc));
+    *error = sqlite3_mprintf("nxm: cannot register its functions: %s", sqlite3_errmsg(db));
   }
   return rc;
 }

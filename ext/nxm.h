@@ -30,13 +30,13 @@ typedef enum NxmStatementId {
   NXM_SQL_RELEASE,
   NXM_SQL_ROLLBACK_TO,
   NXM_SQL_TAKE_WRITE_LOCK,
-  NXM_SQL_FORCE_ROLLBACK,
   NXM_SQL_SCHEMA_COOKIE,
   NXM_SQL_JSON_VALID,
   NXM_SQL_EXECUTION_GET,
   NXM_SQL_EXECUTION_INSERT,
   NXM_SQL_EXECUTION_UPDATE,
   NXM_SQL_RESULT_EXISTS,
+  NXM_SQL_TASK_PLANNED,
   NXM_SQL_RESULT_INSERT,
   NXM_SQL_RESULT_REPLACE,
   NXM_SQL_JSON_IS_ARRAY,
@@ -65,6 +65,7 @@ typedef struct NxmConnection {
   int schema_cookie;      /* schema_version at the last successful check */
   int schema_present;     /* nxm tables existed and matched at that check */
   char *expected_catalog; /* sqlite_schema rows schema.sql creates, as one string */
+  char *reserved_names;   /* the names it uses, and the virtual tables', as a JSON array */
   sqlite3_stmt *statements[NXM_SQL_COUNT];
 } NxmConnection;
 
@@ -72,6 +73,7 @@ typedef struct NxmConnection {
 ** transaction. */
 typedef struct NxmWriteScope {
   int own_transaction;
+  sqlite3_stmt *force_rollback; /* see write_scope.c */
 } NxmWriteScope;
 
 /* connection.c */

@@ -12,6 +12,7 @@
 typedef struct NxmVtab {
   sqlite3_vtab base;
   NxmConnection *conn;
+  const char *name; /* "nxm_progress" or "nxm_pending", for messages */
 } NxmVtab;
 
 typedef struct NxmCursor {
@@ -30,7 +31,9 @@ int nxm_cursor_eof(sqlite3_vtab_cursor *cursor);
 int nxm_cursor_column(sqlite3_vtab_cursor *cursor, sqlite3_context *ctx, int column);
 int nxm_cursor_rowid(sqlite3_vtab_cursor *cursor, sqlite3_int64 *rowid);
 int nxm_vtab_error(sqlite3_vtab *vtab, const char *format, ...);
-int nxm_vtab_connect(sqlite3 *db, void *conn, const char *declaration, sqlite3_vtab **out);
+int nxm_vtab_fail(sqlite3_vtab *vtab, int rc, const char *message);
+int nxm_vtab_connect(sqlite3 *db, void *conn, const char *name, const char *declaration,
+                     sqlite3_vtab **out);
 int nxm_vtab_disconnect(sqlite3_vtab *vtab);
 
 #endif

@@ -17,7 +17,8 @@ static int pending_connect(sqlite3 *db, void *aux, int argc, const char *const *
   (void)argc;
   (void)argv;
   (void)error;
-  return nxm_vtab_connect(db, aux, "CREATE TABLE x(task_id TEXT, execution_id HIDDEN)", out);
+  return nxm_vtab_connect(db, aux, "nxm_pending",
+                          "CREATE TABLE x(task_id TEXT, execution_id HIDDEN)", out);
 }
 
 /* The execution_id argument is required: without it the plan is refused with a message, and
@@ -64,8 +65,7 @@ static int pending_filter(sqlite3_vtab_cursor *base, int plan, const char *plan_
   char *message = 0;
   int rc = nxm_schema_ensure(conn, 0, &present, &message);
   if (rc != SQLITE_OK) {
-    rc = nxm_vtab_error(base->pVtab, "nxm_pending: %s",
-                        message ? message : sqlite3_errmsg(conn->db));
+    rc = nxm_vtab_fail(base->pVtab, rc, message);
     sqlite3_free(message);
     return rc;
   }
@@ -74,7 +74,7 @@ static int pending_filter(sqlite3_vtab_cursor *base, int plan, const char *plan_
   }
   rc = nxm_cursor_prepare(cursor, NXM_SQL_PENDING_TASKS);
   if (rc != SQLITE_OK) {
-    return nxm_vtab_error(base->pVtab, "nxm_pending: %s", sqlite3_errmsg(conn->db));
+    return nxm_vtab_fail(base->pVtab, rc, 0);
   }
   sqlite3_bind_value(cursor->stmt, 1, argv[0]);
   return nxm_cursor_next(base);

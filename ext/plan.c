@@ -181,7 +181,7 @@ static int insert_tasks(sqlite3_context *ctx, NxmConnection *conn, const char *e
 
 /* Inserts the execution row for a new plan, or attaches the plan to an execution that has none. */
 static int record_execution(sqlite3_context *ctx, NxmConnection *conn, const char *execution_id,
-                            int id_bytes, int exists, sqlite3_int64 completed, int length) {
+                            int id_bytes, int exists, int length) {
   sqlite3_stmt *stmt = 0;
   double now = nxm_now(conn);
   int rc = nxm_statement(conn, exists ? NXM_SQL_PLAN_ATTACH : NXM_SQL_EXECUTION_INSERT, &stmt);
@@ -201,11 +201,7 @@ static int record_execution(sqlite3_context *ctx, NxmConnection *conn, const cha
     sqlite3_bind_double(stmt, 8, now);
   }
   rc = nxm_statement_run(conn, stmt);
-  if (rc != SQLITE_OK && sqlite3_extended_errcode(conn->db) == SQLITE_CONSTRAINT_CHECK) {
-    nxm_error(ctx, SQLITE_CONSTRAINT, FUNCTION,
-              "execution %Q already has %lld completed, more than the plan's %d tasks",
-              execution_id, completed, length);
-  } else if (rc != SQLITE_OK) {
+  if (rc != SQLITE_OK) {
     nxm_error_from_db(ctx, conn, rc, FUNCTION);
   }
   return rc;
@@ -236,14 +232,13 @@ static void wal_begin(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
   sqlite3_stmt *stmt = 0;
   int exists = 0;
-  sqlite3_int64 completed = 0, total = length, planned = -1;
+  sqlite3_int64 total = length, planned = -1;
   int rc = nxm_statement(conn, NXM_SQL_EXECUTION_GET, &stmt);
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(stmt, 1, execution_id, id_bytes, SQLITE_STATIC);
     int step = sqlite3_step(stmt);
     if (step == SQLITE_ROW) {
       exists = 1;
-      completed = sqlite3_column_int64(stmt, 0);
       total = sqlite3_column_int64(stmt, 1);
       planned = sqlite3_column_type(stmt, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(stmt, 3);
     }
@@ -264,9 +259,10 @@ static void wal_begin(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       rc = SQLITE_CONSTRAINT;
     }
   } else {
-    rc = record_execution(ctx, conn, execution_id, id_bytes, exists, completed, length);
+    /* Tasks first: attaching a plan counts the results its tasks already have. */
+    rc = insert_tasks(ctx, conn, execution_id, id_bytes, tasks, tasks_bytes);
     if (rc == SQLITE_OK) {
-      rc = insert_tasks(ctx, conn, execution_id, id_bytes, tasks, tasks_bytes);
+      rc = record_execution(ctx, conn, execution_id, id_bytes, exists, length);
     }
     total = length;
   }

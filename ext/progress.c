@@ -24,7 +24,7 @@ static int progress_connect(sqlite3 *db, void *aux, int argc, const char *const 
   (void)argv;
   (void)error;
   int rc = nxm_vtab_connect(
-      db, aux,
+      db, aux, "nxm_progress",
       "CREATE TABLE x(execution_id TEXT, state TEXT, completed INTEGER, total INTEGER, "
       "percent REAL, pending INTEGER, brand TEXT, model TEXT, created_at TEXT, "
       "updated_at TEXT, expires_at TEXT)",
@@ -40,14 +40,16 @@ static int progress_disconnect(sqlite3_vtab *base) {
   return nxm_vtab_disconnect(base);
 }
 
-/* idxNum PLAN_LOOKUP: `execution_id = ?` is consumed and answered through the primary key.
+/* idxNum PLAN_LOOKUP: `execution_id = ?` is consumed and answered through the primary key, when
+** it compares as the key does (BINARY); `= ? COLLATE NOCASE` is left to SQLite over a scan.
 ** idxNum PLAN_SCAN: every execution, in execution_id order (so that ORDER BY costs nothing). */
 static int progress_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info) {
   (void)vtab;
   for (int i = 0; i < info->nConstraint; i++) {
     const struct sqlite3_index_constraint *constraint = &info->aConstraint[i];
     if (constraint->usable && constraint->iColumn == COLUMN_EXECUTION_ID &&
-        constraint->op == SQLITE_INDEX_CONSTRAINT_EQ) {
+        constraint->op == SQLITE_INDEX_CONSTRAINT_EQ &&
+        sqlite3_stricmp(sqlite3_vtab_collation(info, i), "BINARY") == 0) {
       info->aConstraintUsage[i].argvIndex = 1;
       info->aConstraintUsage[i].omit = 1;
       info->idxNum = PLAN_LOOKUP;
@@ -79,8 +81,7 @@ static int progress_filter(sqlite3_vtab_cursor *base, int plan, const char *plan
   double ttl_hours = 0;
   int rc = nxm_schema_ensure(conn, 0, &present, &message);
   if (rc != SQLITE_OK) {
-    rc = nxm_vtab_error(base->pVtab, "nxm_progress: %s",
-                        message ? message : sqlite3_errmsg(conn->db));
+    rc = nxm_vtab_fail(base->pVtab, rc, message);
     sqlite3_free(message);
     return rc;
   }
@@ -94,7 +95,7 @@ static int progress_filter(sqlite3_vtab_cursor *base, int plan, const char *plan
                             plan == PLAN_LOOKUP ? NXM_SQL_PROGRESS_ONE : NXM_SQL_PROGRESS_ALL);
   }
   if (rc != SQLITE_OK) {
-    return nxm_vtab_error(base->pVtab, "nxm_progress: %s", sqlite3_errmsg(conn->db));
+    return nxm_vtab_fail(base->pVtab, rc, 0);
   }
   sqlite3_bind_double(cursor->stmt, 1, nxm_now(conn));
   sqlite3_bind_double(cursor->stmt, 2, ttl_hours * 3600.0);

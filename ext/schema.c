@@ -4,9 +4,11 @@
 **
 ** The expected objects are not written down twice: they are read back from a private in-memory
 ** database on which the embedded schema.sql was run, and compared with the main database's
-** sqlite_schema rows (type, name, table, SQL text) for every object named nxm_* or attached to a
-** table named nxm_*. A missing column, an extra trigger or index, or a view planted under an nxm_
-** name is a mismatch. The check runs again only when the database's schema cookie changes.
+** sqlite_schema rows (type, name, table, SQL text) for every object that bears one of those names
+** (or the names of the two virtual tables), or belongs to one of those tables. A missing column, an
+** extra trigger or index, or a view planted under one of the names is a mismatch; a table of the
+** application's own that merely starts with nxm_ is not looked at. The check runs again only when
+** the database's schema cookie changes.
 */
 #include <string.h>
 
@@ -14,19 +16,26 @@
 #include "version.h"
 #include "schema_sql.h" /* generated from sql/schema.sql: static const char nxm_schema_sql[] */
 
+/* ?1 is a JSON array of the reserved names, in lower case (SQLite's names ignore case). */
 #define CATALOG_SELECT                                                                             \
   "SELECT type, name, tbl_name, coalesce(sql, '') FROM main.sqlite_schema "                        \
-  "WHERE name LIKE 'nxm\\_%' ESCAPE '\\' OR tbl_name LIKE 'nxm\\_%' ESCAPE '\\' "                  \
-  "ORDER BY type, name"
+  "WHERE lower(name) IN (SELECT value FROM json_each(?1)) "                                        \
+  "OR lower(tbl_name) IN (SELECT value FROM json_each(?1)) ORDER BY type, name"
 
-/* Reads the nxm objects of `db` as one string; *out is 0 when there are none. */
-static int read_catalog(sqlite3 *db, char **out) {
+#define RESERVED_NAMES_SELECT                                                                      \
+  "SELECT json_group_array(lower(name)) FROM (SELECT name FROM main.sqlite_schema "                \
+  "UNION ALL VALUES ('nxm_progress'), ('nxm_pending'))"
+
+/* Reads the objects of `db` that bear or belong to a reserved name as one string; *out is 0 when
+** there are none. */
+static int read_catalog(sqlite3 *db, const char *reserved_names, char **out) {
   *out = 0;
   sqlite3_stmt *stmt = 0;
   int rc = sqlite3_prepare_v2(db, CATALOG_SELECT, -1, &stmt, 0);
   if (rc != SQLITE_OK) {
     return rc;
   }
+  sqlite3_bind_text(stmt, 1, reserved_names, -1, SQLITE_STATIC);
   sqlite3_str *catalog = sqlite3_str_new(db);
   int rows = 0;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -53,22 +62,37 @@ static int read_catalog(sqlite3 *db, char **out) {
   return SQLITE_OK;
 }
 
-static int expected_catalog(NxmConnection *conn, const char **out) {
+/* The reserved names of a database on which schema.sql was run, as a JSON array. */
+static int reserved_names(sqlite3 *scratch, char **out) {
+  sqlite3_stmt *stmt = 0;
+  int rc = sqlite3_prepare_v2(scratch, RESERVED_NAMES_SELECT, -1, &stmt, 0);
+  if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    *out = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(stmt, 0));
+    rc = *out ? SQLITE_OK : SQLITE_NOMEM;
+  }
+  sqlite3_finalize(stmt);
+  return rc;
+}
+
+/* Fills conn->expected_catalog and conn->reserved_names, once per connection. */
+static int expected_catalog(NxmConnection *conn) {
   if (conn->expected_catalog == 0) {
     sqlite3 *scratch = 0;
     int rc = sqlite3_open_v2(":memory:", &scratch, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0);
     if (rc == SQLITE_OK) {
       rc = sqlite3_exec(scratch, nxm_schema_sql, 0, 0, 0);
     }
+    if (rc == SQLITE_OK && conn->reserved_names == 0) {
+      rc = reserved_names(scratch, &conn->reserved_names);
+    }
     if (rc == SQLITE_OK) {
-      rc = read_catalog(scratch, &conn->expected_catalog);
+      rc = read_catalog(scratch, conn->reserved_names, &conn->expected_catalog);
     }
     sqlite3_close(scratch);
     if (rc != SQLITE_OK) {
       return rc == SQLITE_NOMEM ? SQLITE_NOMEM : SQLITE_INTERNAL;
     }
   }
-  *out = conn->expected_catalog;
   return SQLITE_OK;
 }
 
@@ -128,20 +152,20 @@ int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **mess
   }
 
   char *actual = 0;
-  rc = read_catalog(conn->db, &actual);
+  rc = expected_catalog(conn);
+  if (rc == SQLITE_OK) {
+    rc = read_catalog(conn->db, conn->reserved_names, &actual);
+  }
   if (rc == SQLITE_OK && actual == 0 && create) {
     rc = sqlite3_exec(conn->db, nxm_schema_sql, 0, 0, 0);
     if (rc == SQLITE_OK) {
-      rc = read_catalog(conn->db, &actual);
+      rc = read_catalog(conn->db, conn->reserved_names, &actual);
     }
     if (rc == SQLITE_OK) {
       rc = schema_cookie(conn, &cookie);
     }
   }
-  const char *expected = 0;
-  if (rc == SQLITE_OK && actual != 0) {
-    rc = expected_catalog(conn, &expected);
-  }
+  const char *expected = conn->expected_catalog;
   if (rc != SQLITE_OK) {
     sqlite3_free(actual);
     return rc;

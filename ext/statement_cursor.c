@@ -68,9 +68,7 @@ int nxm_cursor_next(sqlite3_vtab_cursor *base) {
   cursor->eof = 1;
   rc = rc == SQLITE_DONE ? SQLITE_OK : sqlite3_reset(cursor->stmt);
   if (rc != SQLITE_OK) {
-    sqlite3_free(base->pVtab->zErrMsg);
-    base->pVtab->zErrMsg =
-        sqlite3_mprintf("%s", sqlite3_errmsg(((NxmVtab *)base->pVtab)->conn->db));
+    rc = nxm_vtab_fail(base->pVtab, rc, 0);
   }
   release_statement(cursor);
   return rc;
@@ -93,6 +91,19 @@ int nxm_cursor_rowid(sqlite3_vtab_cursor *base, sqlite3_int64 *rowid) {
   return SQLITE_OK;
 }
 
+/* Passes on an error of SQLite's with its code, the table named: "nxm_progress: disk I/O error".
+** `message` 0 takes the connection's. Out of memory is a code, not a message. */
+int nxm_vtab_fail(sqlite3_vtab *base, int rc, const char *message) {
+  NxmVtab *vtab = (NxmVtab *)base;
+  if ((rc & 0xff) == SQLITE_NOMEM) {
+    return SQLITE_NOMEM;
+  }
+  sqlite3_free(base->zErrMsg);
+  base->zErrMsg =
+      sqlite3_mprintf("%s: %s", vtab->name, message ? message : sqlite3_errmsg(vtab->conn->db));
+  return base->zErrMsg ? rc : SQLITE_NOMEM;
+}
+
 /* Sets the table's error message, as xFilter must, and returns SQLITE_ERROR. */
 int nxm_vtab_error(sqlite3_vtab *vtab, const char *format, ...) {
   va_list args;
@@ -106,7 +117,8 @@ int nxm_vtab_error(sqlite3_vtab *vtab, const char *format, ...) {
 /* Declares the table and makes its object, which holds a reference to the connection's state: the
 ** state must outlive the table even when the extension is loaded again and its first registration
 ** is dropped. */
-int nxm_vtab_connect(sqlite3 *db, void *conn, const char *declaration, sqlite3_vtab **out) {
+int nxm_vtab_connect(sqlite3 *db, void *conn, const char *name, const char *declaration,
+                     sqlite3_vtab **out) {
   int rc = sqlite3_declare_vtab(db, declaration);
   if (rc != SQLITE_OK) {
     return rc;
@@ -117,6 +129,7 @@ int nxm_vtab_connect(sqlite3 *db, void *conn, const char *declaration, sqlite3_v
   }
   memset(vtab, 0, sizeof(*vtab));
   vtab->conn = conn;
+  vtab->name = name;
   nxm_connection_ref(vtab->conn);
   *out = &vtab->base;
   return SQLITE_OK;

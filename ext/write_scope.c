@@ -34,10 +34,13 @@ static void switch_to_wal(NxmConnection *conn) {
 /*
 ** Undoes what the call wrote. An interrupt (sqlite3_interrupt(), or a progress handler) stays in
 ** force until the caller's statement ends, so ROLLBACK itself can be refused. SQLite rolls back the
-** whole transaction when a writing statement is interrupted, so NXM_SQL_FORCE_ROLLBACK, prepared
-** before the transaction began (preparing is refused too once interrupted), is run to make it do
-** so. Inside the caller's transaction that takes the caller's work with it, as SQLite does for any
-** interrupted write. Nothing nxm began is left open.
+** whole transaction when a writing statement is interrupted, so the scope's force_rollback, a
+** statement that writes only the temp database's header, is run to make it do so. It is prepared
+** afresh for every call, before the transaction begins: once interrupted, SQLite refuses to
+*prepare,
+** or to re-prepare a cached statement that a schema change has expired. Inside the caller's
+** transaction this takes the caller's work with it, as SQLite does for any interrupted write.
+** Nothing nxm began is left open.
 */
 static void roll_back(NxmConnection *conn, const NxmWriteScope *scope) {
   sqlite3 *db = conn->db;
@@ -52,10 +55,19 @@ static void roll_back(NxmConnection *conn, const NxmWriteScope *scope) {
     nxm_run(conn, NXM_SQL_RELEASE);
     return;
   }
-  nxm_run(conn, NXM_SQL_FORCE_ROLLBACK);
+  sqlite3_step(scope->force_rollback);
+  sqlite3_reset(scope->force_rollback);
   if (!sqlite3_get_autocommit(db) && scope->own_transaction) {
     nxm_run(conn, NXM_SQL_ROLLBACK);
   }
+}
+
+/* (Re)prepares the scope's force_rollback statement. */
+static int prepare_force_rollback(NxmConnection *conn, NxmWriteScope *scope) {
+  sqlite3_finalize(scope->force_rollback);
+  scope->force_rollback = 0;
+  return sqlite3_prepare_v2(conn->db, "PRAGMA temp.user_version = 0", -1, &scope->force_rollback,
+                            0);
 }
 
 /* The advice for a write lock that could not be had without waiting. */
@@ -100,24 +112,23 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
     return SQLITE_MISUSE;
   }
 
+  int state = sqlite3_txn_state(db, "main");
+  if (sqlite3_get_autocommit(db) && state == SQLITE_TXN_WRITE) {
+    /* Autocommit yet writing: we are inside the caller's INSERT, UPDATE or DELETE, whose
+    ** transaction nxm could neither commit nor roll back on its own. */
+    nxm_error(ctx, SQLITE_MISUSE, function,
+              "cannot run inside INSERT, UPDATE, DELETE or a trigger; call it from a SELECT");
+    return SQLITE_MISUSE;
+  }
+
   /* Prepared now, while it still can be: see roll_back(). */
-  sqlite3_stmt *force_rollback = 0;
-  int rc = nxm_statement(conn, NXM_SQL_FORCE_ROLLBACK, &force_rollback);
+  int rc = prepare_force_rollback(conn, scope);
   if (rc != SQLITE_OK) {
     nxm_error_from_db(ctx, conn, rc, function);
     return rc;
   }
-  nxm_statement_done(conn, force_rollback);
 
-  int state = sqlite3_txn_state(db, "main");
   if (sqlite3_get_autocommit(db)) {
-    if (state == SQLITE_TXN_WRITE) {
-      /* Autocommit yet writing: we are inside the caller's INSERT, UPDATE or DELETE, whose
-      ** transaction nxm could neither commit nor roll back on its own. */
-      nxm_error(ctx, SQLITE_MISUSE, function,
-                "cannot run inside INSERT, UPDATE, DELETE or a trigger; call it from a SELECT");
-      return SQLITE_MISUSE;
-    }
     if (!conn->wal_checked && state == SQLITE_TXN_NONE) {
       switch_to_wal(conn);
     }
@@ -144,16 +155,17 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
     } else {
       nxm_error_from_db(ctx, conn, rc, function);
     }
+    sqlite3_finalize(scope->force_rollback);
     return rc;
   }
 
   int present = 0;
   char *message = 0;
+  int cookie = conn->schema_cookie;
   rc = nxm_schema_ensure(conn, 1, &present, &message);
-  if (rc == SQLITE_OK) {
-    /* Creating the schema expired every prepared statement: renew the one roll_back() needs. */
-    rc = nxm_statement(conn, NXM_SQL_FORCE_ROLLBACK, &force_rollback);
-    nxm_statement_done(conn, force_rollback);
+  if (rc == SQLITE_OK && conn->schema_cookie != cookie) {
+    /* The schema changed (this call may have created it), which expires prepared statements. */
+    rc = prepare_force_rollback(conn, scope);
   }
   if (rc != SQLITE_OK) {
     if (message != 0) {
@@ -177,6 +189,7 @@ int nxm_write_end(sqlite3_context *ctx, NxmConnection *conn, const char *functio
   if (rc == SQLITE_OK) {
     rc = nxm_run(conn, scope->own_transaction ? NXM_SQL_COMMIT : NXM_SQL_RELEASE);
     if (rc == SQLITE_OK) {
+      sqlite3_finalize(scope->force_rollback);
       return SQLITE_OK;
     }
     nxm_error_from_db(ctx, conn, rc, function);
@@ -184,5 +197,6 @@ int nxm_write_end(sqlite3_context *ctx, NxmConnection *conn, const char *functio
     busy_error(ctx, rc, function, 0);
   }
   roll_back(conn, scope);
+  sqlite3_finalize(scope->force_rollback);
   return rc;
 }

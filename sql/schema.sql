@@ -6,7 +6,8 @@
 -- latest append). Change the TTL with: UPDATE nxm_meta SET value = 48 WHERE key = 'ttl_hours';
 CREATE TABLE IF NOT EXISTS nxm_meta (
   key   TEXT PRIMARY KEY NOT NULL,
-  value ANY
+  value ANY,
+  CHECK (key <> 'ttl_hours' OR (typeof(value) IN ('integer', 'real') AND value >= 0))
 ) STRICT;
 INSERT OR IGNORE INTO nxm_meta (key, value) VALUES ('schema_version', 1), ('ttl_hours', 24.0);
 
@@ -16,7 +17,8 @@ CREATE TABLE IF NOT EXISTS nxm_executions (
   completed    INTEGER NOT NULL DEFAULT 0 CHECK (completed >= 0),
   total        INTEGER NOT NULL CHECK (total >= 0 AND completed <= total),
   recorded     INTEGER NOT NULL DEFAULT 0 CHECK (recorded >= 0),
-  planned      INTEGER CHECK (planned >= 0),
+  planned      INTEGER CHECK (planned >= 0),               -- tasks in the plan; NULL without one
+  done         INTEGER NOT NULL DEFAULT 0 CHECK (done >= 0), -- planned tasks that have a result
   brand        TEXT,
   model        TEXT,
   created_at   REAL NOT NULL,
@@ -61,5 +63,7 @@ AFTER INSERT ON nxm_executions
 BEGIN
   DELETE FROM nxm_executions
    WHERE updated_at < new.updated_at
-                      - 3600.0 * (SELECT value FROM nxm_meta WHERE key = 'ttl_hours');
+                      - 3600.0 * (SELECT CASE WHEN typeof(value) IN ('integer', 'real')
+                                               AND value >= 0 THEN value ELSE 24 END
+                                    FROM nxm_meta WHERE key = 'ttl_hours');
 END;

@@ -108,13 +108,15 @@ def test_a_different_plan_writes_nothing(seeded):
     assert dump(path) == before
 
 
-def test_a_plan_smaller_than_what_is_completed_writes_nothing(db, db_path):
-    value(db, "SELECT nxm_wal_append('e1', '1', 3, 5)")
+def test_a_total_that_contradicts_the_plan_writes_nothing(db, db_path):
+    value(db, "SELECT nxm_wal_begin('p', '[\"a\",\"b\",\"c\"]')")
     before = dump(db_path)
-    with pytest.raises(sqlite3.Error, match=r"nxm_wal_begin: execution 'e1' already has 3 completed, "
-                                            r"more than the plan's 2 tasks"):
-        value(db, "SELECT nxm_wal_begin('e1', '[\"a\",\"b\"]')")
+    with pytest.raises(sqlite3.IntegrityError,
+                       match=r"nxm_wal_append: total \(1\) must be NULL or the size of execution "
+                             r"'p''s plan \(3 tasks\)"):
+        value(db, "SELECT nxm_wal_append('p', '1', NULL, 1, NULL, NULL, 'a')")
     assert dump(db_path) == before
+    assert value(db, "SELECT nxm_wal_append('p', '1', NULL, 3, NULL, NULL, 'a')") == 1
 
 
 def test_an_error_inside_the_callers_transaction_undoes_only_the_failed_call(db, db_path):

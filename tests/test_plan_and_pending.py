@@ -50,6 +50,24 @@ def test_a_plan_can_be_attached_to_an_execution_started_by_appends(db):
     assert pending(db) == ["b"]
 
 
+def test_with_a_plan_completed_counts_planned_tasks_with_a_result(db):
+    # Results without a task id, or for tasks outside the plan, do not make a planned execution
+    # complete: completed, pending and nxm_pending always agree.
+    value(db, "SELECT nxm_wal_append('e1', '1', NULL, 5)")
+    value(db, "SELECT nxm_wal_append('e1', '2', NULL, 5)")
+    assert value(db, "SELECT nxm_wal_begin('e1', '[\"a\",\"b\"]')") == 2
+    assert value(db, "SELECT completed FROM nxm_executions") == 0
+    assert value(db, "SELECT nxm_wal_append('e1', '3', NULL, NULL, NULL, NULL, 'elsewhere')") == 0
+    assert value(db, "SELECT nxm_wal_append('e1', '4', NULL, NULL, NULL, NULL, 'a')") == 1
+    assert value(db, "SELECT nxm_wal_append('e1', '5', NULL, NULL, NULL, NULL, 'a')") == 1
+    row = db.execute("SELECT state, completed, total, pending FROM nxm_progress").fetchone()
+    assert row == ("running", 1, 2, 1)
+    assert pending(db) == ["b"]
+    assert value(db, "SELECT nxm_wal_append('e1', '6', NULL, NULL, NULL, NULL, 'b')") == 2
+    assert db.execute("SELECT state, pending FROM nxm_progress").fetchone() == ("complete", 0)
+    assert pending(db) == []
+
+
 def test_pending_of_an_unknown_execution_or_one_without_a_plan_is_empty(db):
     assert pending(db, "nobody") == []
     value(db, "SELECT nxm_wal_append('e1', '1', NULL, 3)")

@@ -88,3 +88,11 @@ def test_it_is_read_only(db):
         db.execute("DELETE FROM nxm_progress")
     with pytest.raises(Exception, match="no such module|eponymous"):
         db.execute("CREATE VIRTUAL TABLE p2 USING nxm_progress")
+
+
+def test_a_lookup_with_another_collation_is_answered_by_sqlite(db):
+    value(db, "SELECT nxm_wal_append('Acme', '1', NULL, 2)")
+    assert db.execute("SELECT execution_id FROM nxm_progress "
+                      "WHERE execution_id = 'ACME' COLLATE NOCASE").fetchall() == [("Acme",)]
+    assert db.execute("SELECT execution_id FROM nxm_progress "
+                      "WHERE execution_id = 'ACME'").fetchall() == []

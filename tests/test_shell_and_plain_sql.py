@@ -116,3 +116,17 @@ int main(void) {
     assert build.returncode == 0, build.stderr
     run = subprocess.run([str(binary)], capture_output=True, text=True)
     assert (run.returncode, run.stdout) == (0, "1\n")
+
+
+def test_loading_the_extension_twice_into_one_connection_keeps_working(db_path):
+    db = connect(db_path)
+    value(db, "SELECT nxm_wal_append('e1', '1', NULL, 3)")
+    assert db.execute("SELECT count(*) FROM nxm_progress").fetchone() == (1,)
+    db.enable_load_extension(True)
+    db.load_extension(EXTENSION)  # the first registration's state is dropped here
+    assert value(db, "SELECT nxm_wal_append('e1', '2')") == 2
+    assert db.execute("SELECT completed FROM nxm_progress").fetchone() == (2,)
+    db.close()
+    code, out, err = shell(db_path, f".load {EXTENSION}", "select count(*) from nxm_progress",
+                           f".load {EXTENSION}", "select nxm_wal_append('e1', '3')")
+    assert (code, out.split(), err) == (0, ["1", "3"], "")
