@@ -34,6 +34,10 @@ $(BUILD)/nxm.so: $(OBJECTS)
 	$(CC) -shared $(ALL_CFLAGS) -o $@ $(OBJECTS) $(LDFLAGS) $(LDLIBS)
 
 test: all
+	@$(PYTHON) -c 'import sqlite3, sys; sys.exit(not hasattr(sqlite3.Connection, "enable_load_extension"))' \
+	  || { echo "make test: $(PYTHON) has a sqlite3 module that cannot load extensions; use PYTHON=/usr/bin/python3"; exit 2; }
+	@$(PYTHON) -c 'import pytest' 2>/dev/null \
+	  || { echo "make test: pytest is missing for $(PYTHON); run: sh scripts/install_deps.sh"; exit 2; }
 	$(PYTHON) -m pytest -q tests
 
 # The main job end to end: a runner killed with SIGKILL part-way resumes without losing or repeating a task.
@@ -111,7 +115,58 @@ fuzz: $(FUZZ_BIN)
 	@echo "fuzz: no findings in $(FUZZ_SECONDS) s"
 
 fuzz-short: $(FUZZ_BIN)
-	$(FUZZ_BIN) $(FUZZ_RUN) -max_total_time=$(FUZZ_SHORT_SECONDS) $(FUZZ_DIR)/corpus tests/fuzz/corpus
+	$(FUZZ_BIN) $(FUZZ_RUN) -max_total_time=$(FUZZ_SHORT_SECONDS) $(FUZZ_DIR)/corpus tests/fuzz/corpus \
+	    tests/fuzz/regressions
+
+# The same harness without libFuzzer or sanitizers: replays inputs (under valgrind, or any compiler).
+$(FUZZ_DIR)/replay: tests/fuzz/fuzz_sql.c tests/fuzz/replay_main.c $(SOURCES) $(HEADERS)
+	@mkdir -p $(FUZZ_DIR)
+	$(CC) -std=c11 $(WARNINGS) -DSQLITE_CORE -I$(BUILD) -Iext $(CFLAGS) -o $@ tests/fuzz/fuzz_sql.c \
+	    tests/fuzz/replay_main.c $(SOURCES) -lsqlite3 -lcjson -lm
+
+# sanitize: the whole pytest suite against an ASan+UBSan build of nxm.so. The build and the run happen in a
+# copy of the tree (build/sanitize/tree) so build/nxm.so stays the normal one. Python is not instrumented, so
+# the ASan runtime is preloaded (and inherited by every child: the shell, node, writer processes); leak
+# checking is off because CPython keeps memory at exit on purpose -- leaks are the fuzzer's and valgrind's job.
+# Left out, because they install their own preloads or allocator hooks that cannot share a process with
+# ASan: the fault-injection suites (test_faults_*.py, issue 4) and the two pretend-old-SQLite preload tests.
+SANITIZE_TREE  := $(BUILD)/sanitize/tree
+SANITIZE_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SANITIZE_ENV    = LD_PRELOAD=$$($(FUZZ_CC) -print-file-name=libclang_rt.asan-x86_64.so) \
+                  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+SANITIZE_SKIP  := --ignore-glob='tests/test_faults_*.py' \
+    --deselect tests/static/test_static_link.py::test_shared_object_refuses_to_load_under_an_older_sqlite \
+    --deselect tests/static/test_static_link.py::test_shared_object_loads_at_exactly_the_minimum
+PYTEST_ARGS    ?=
+sanitize:
+	rm -rf $(SANITIZE_TREE) && mkdir -p $(SANITIZE_TREE)
+	tar --exclude=./build --exclude=./.git --exclude=node_modules -cf - . | tar -C $(SANITIZE_TREE) -xf -
+	if [ -d tests/clients/node/node_modules ]; then \
+	    ln -s $(CURDIR)/tests/clients/node/node_modules $(SANITIZE_TREE)/tests/clients/node/node_modules; fi
+	$(MAKE) -C $(SANITIZE_TREE) CC=$(FUZZ_CC) CFLAGS="$(SANITIZE_FLAGS)" all
+	nm -D $(SANITIZE_TREE)/build/nxm.so | grep -q __asan_report || { echo "sanitize: nxm.so is not instrumented"; exit 1; }
+	$(SANITIZE_ENV) $(PYTHON) -c 'import ctypes; ctypes.CDLL(None).__asan_init' || \
+	    { echo "sanitize: the ASan runtime is not loaded into $(PYTHON)"; exit 1; }
+	cd $(SANITIZE_TREE) && $(SANITIZE_ENV) $(PYTHON) -m pytest -q -p no:cacheprovider tests $(SANITIZE_SKIP) $(PYTEST_ARGS)
+
+# valgrind: memcheck with full leak checking over the fuzz corpus and regressions (C only, so every leak is
+# ours), then the hostile-input tests through Python (errors only: CPython keeps memory at exit on purpose).
+VALGRIND := valgrind --quiet --error-exitcode=99 --track-origins=yes
+valgrind: all $(FUZZ_DIR)/replay
+	NXM_FUZZ_DIR=$(CURDIR)/$(FUZZ_DIR) $(VALGRIND) --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	    --show-leak-kinds=definite,indirect $(FUZZ_DIR)/replay tests/fuzz/corpus tests/fuzz/regressions
+	PYTHONMALLOC=malloc $(VALGRIND) --leak-check=no $(PYTHON) -m pytest -q -p no:cacheprovider \
+	    tests/test_bad_input.py tests/test_untrusted_db.py $(PYTEST_ARGS)
+
+# lint: cppcheck and clang-tidy over ext/, both must be silent. memset_s (Annex K) is not in glibc, so the
+# analyzer's advice to use it is off.
+TIDY_CHECKS := -*,clang-analyzer-*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
+               bugprone-*,-bugprone-easily-swappable-parameters,cert-err33-c,misc-redundant-expression
+lint: $(BUILD)/schema_sql.h
+	cppcheck --std=c11 --enable=warning,style,performance,portability --inline-suppr --error-exitcode=1 \
+	    --quiet -I ext -I $(BUILD) --suppress=missingIncludeSystem ext/
+	clang-tidy --quiet --warnings-as-errors='*' --checks='$(TIDY_CHECKS)' $(SOURCES) -- \
+	    -std=c11 -Iext -I$(BUILD) -DSQLITE_CORE
 # ---- end issue 5 ----
 
 # ---- issue 6: benchmarks (bench) ----

@@ -2,7 +2,7 @@
 --   sqlite3 nxm.db -cmd ".parameter set :execution_id 'e1'" ".read sql/recover.sql"
 -- One JSON object shaped like nxm_recover's answer (results in the order first appended; pending when a
 -- plan exists). Unlike nxm_recover it also answers for expired and complete executions.
-SELECT json_object(
+SELECT json_remove(json_object(
          'execution_id', e.execution_id,
          'results', (SELECT json_group_array(json(r.result))
                        FROM (SELECT result FROM nxm_results
@@ -21,6 +21,7 @@ SELECT json_object(
                                                    WHERE r.execution_id = p.execution_id
                                                      AND r.task_id = p.task_id)
                                 ORDER BY p.position) AS t)
-                    END)
+                    END),
+       CASE WHEN e.planned IS NULL THEN '$.pending' ELSE '$.no_such_key' END)
   FROM nxm_executions AS e
  WHERE e.execution_id = :execution_id;

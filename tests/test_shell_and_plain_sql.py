@@ -59,13 +59,19 @@ def test_deleting_an_execution_by_hand_deletes_its_results_and_plan(db_path):
     assert out.splitlines() == ["1", "0", "e2"]
 
 
-def test_plain_sql_progress_query_runs_in_a_stock_shell(db_path):
+def test_plain_sql_progress_in_a_stock_shell_shows_what_nxm_progress_shows(db_path):
     db = connect(db_path)
     value(db, "SELECT nxm_wal_append('e1', '1', 1, 4, 'B', 'M')")
-    db.close()
+    value(db, "SELECT nxm_wal_begin('e2', '[\"a\",\"b\"]')")
+    value(db, "SELECT nxm_wal_append('e2', '1', NULL, NULL, NULL, NULL, 'b')")
+    value(db, "SELECT nxm_wal_append('old', '1', NULL, 1)")
+    db.execute("UPDATE nxm_executions SET updated_at = updated_at - 90000 WHERE execution_id = 'old'")
+    code, expected, err = shell("-csv", db_path, f".load {EXTENSION}", "SELECT * FROM nxm_progress")
+    assert (code, err) == (0, "")
     code, out, err = shell("-csv", db_path, f".read {os.path.join(SQL_DIR, 'progress.sql')}")
     assert (code, err) == (0, "")
-    assert out.startswith("e1,1,4,25.0,B,M,")
+    assert out == expected
+    assert out.splitlines()[0].startswith("e1,running,1,4,25.0,,B,M,")
 
 
 def test_the_shell_closes_cleanly_after_statements_were_cached(db_path):
