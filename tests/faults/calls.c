@@ -1,0 +1,158 @@
+/*
+** calls.c: the calls of calls.h. Each builds its SQL with payloads from harness_payload(), so that
+*the
+** ledger check can recognise what it stored.
+*/
+#include "calls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void must(sqlite3 *db, int rc, const char *what) {
+  if (rc != SQLITE_OK) {
+    fprintf(stderr, "calls: set-up step %s failed: %s\n", what, db ? sqlite3_errmsg(db) : "?");
+    exit(2);
+  }
+}
+
+int calls_step_all(sqlite3_stmt *stmt) {
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+  }
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void append_sql(char *out, int out_bytes, const char *execution, const char *task, int index,
+                       const char *total) {
+  char payload[HARNESS_PAYLOAD_BYTES];
+  harness_payload(index, 0, payload);
+  sqlite3_snprintf(out_bytes, out, "SELECT nxm_wal_append(%Q, %Q, NULL, %s, 'brand', 'model', %Q)",
+                   execution, payload, total, task);
+}
+
+static void sql_append(char *out, int n) {
+  append_sql(out, n, "base-1", "io-1", 7, "NULL");
+}
+static void effect_append(Ledger *l) {
+  ledger_ack(l, "base-1", "io-1", 7, 0, 6);
+}
+
+/* A new execution: its INSERT also runs the TTL sweep trigger, which deletes old-1..3. */
+static void sql_append_new(char *out, int n) {
+  append_sql(out, n, "io-new", "t1", 8, "10");
+}
+static void effect_append_new(Ledger *l) {
+  ledger_ack(l, "io-new", "t1", 8, 0, 1);
+  ledger_gone(l, "old-");
+}
+
+/* Refused by validation; cJSON is asked where the JSON breaks (its only use in nxm). */
+static void sql_append_invalid(char *out, int n) {
+  sqlite3_snprintf(n, out,
+                   "SELECT nxm_wal_append('base-1', '{\"a\":[1,2,{\"b\":', NULL, NULL, "
+                   "NULL, NULL, 'bad')");
+}
+
+/* Every commit runs a checkpoint afterwards; its faults must not undo the committed append. */
+static void before_autocheckpoint(sqlite3 *db) {
+  must(db, harness_exec(db, "PRAGMA wal_autocheckpoint = 1", 0), "wal_autocheckpoint");
+}
+
+static void sql_begin(char *out, int n) {
+  sqlite3_snprintf(n, out, "SELECT nxm_wal_begin('io-plan', '[\"a\",\"b\",\"c\",\"d\"]')");
+}
+static void effect_begin(Ledger *l) {
+  ledger_planned(l, "io-plan", 4);
+}
+
+static void sql_recover(char *out, int n) {
+  sqlite3_snprintf(n, out, "SELECT json_array_length(nxm_recover('base-1'), '$.results')");
+}
+
+static void sql_cleanup(char *out, int n) {
+  sqlite3_snprintf(n, out, "SELECT nxm_cleanup()");
+}
+static void effect_cleanup(Ledger *l) {
+  ledger_gone(l, "old-");
+}
+
+static void sql_ttl(char *out, int n) {
+  sqlite3_snprintf(n, out, "SELECT nxm_ttl(36)");
+}
+
+static void sql_progress(char *out, int n) {
+  sqlite3_snprintf(n, out, "SELECT count(*), sum(completed) FROM nxm_progress");
+}
+
+static void sql_pending(char *out, int n) {
+  sqlite3_snprintf(n, out, "SELECT count(*) FROM nxm_pending('plan-1')");
+}
+
+/* Frames in the WAL for the checkpoint to copy: three large appends with auto-checkpoints off. */
+static void before_checkpoint(sqlite3 *db) {
+  must(db, harness_exec(db, "PRAGMA wal_autocheckpoint = 0", 0), "wal_autocheckpoint");
+  for (int i = 0; i < 3; i++) {
+    char task[16];
+    snprintf(task, sizeof(task), "w%d", i);
+    must(db, harness_append(db, "wal-1", task, 30 + i, 1, 1000, 0), "append");
+  }
+}
+static void effect_checkpoint(Ledger *l) {
+  for (int i = 0; i < 3; i++) {
+    char task[16];
+    snprintf(task, sizeof(task), "w%d", i);
+    ledger_ack(l, "wal-1", task, 30 + i, 1, i + 1);
+  }
+}
+static void sql_checkpoint(char *out, int n) {
+  sqlite3_snprintf(n, out, "PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+const Call calls[] = {
+    {"append", "nxm_wal_append: ", 0, 0, sql_append, effect_append},
+    {"append_new_execution", "nxm_wal_append: ", 0, 0, sql_append_new, effect_append_new},
+    {"append_autocheckpoint", "nxm_wal_append: ", 0, before_autocheckpoint, sql_append,
+     effect_append},
+    {"append_invalid_json", "nxm_wal_append: ", "nxm_wal_append: result is not valid JSON", 0,
+     sql_append_invalid, 0},
+    {"begin", "nxm_wal_begin: ", 0, 0, sql_begin, effect_begin},
+    {"recover", "nxm_recover: ", 0, 0, sql_recover, 0},
+    {"cleanup", "nxm_cleanup: ", 0, 0, sql_cleanup, effect_cleanup},
+    {"ttl", "nxm_ttl: ", 0, 0, sql_ttl, 0},
+    {"progress", "nxm_progress: ", 0, 0, sql_progress, 0},
+    {"pending", "nxm_pending: ", 0, 0, sql_pending, 0},
+    {"checkpoint", 0, 0, before_checkpoint, sql_checkpoint, effect_checkpoint},
+};
+const int call_count = (int)(sizeof(calls) / sizeof(calls[0]));
+
+void calls_build_base(const char *path, Ledger *ledger) {
+  sqlite3 *db = 0;
+  harness_remove_db(path);
+  ledger_clear(ledger);
+  must(0, harness_open(path, 0, &db), "open");
+  for (int i = 0; i < 5; i++) {
+    char task[16];
+    long long completed = 0;
+    snprintf(task, sizeof(task), "b%d", i);
+    must(db, harness_append(db, "base-1", task, 1000 + i, 0, 1000, &completed), "append");
+    ledger_ack(ledger, "base-1", task, 1000 + i, 0, completed);
+  }
+  must(db, harness_exec(db, "SELECT nxm_wal_begin('plan-1', '[\"x\",\"y\",\"z\"]')", 0), "begin");
+  ledger_planned(ledger, "plan-1", 3);
+  must(db, harness_append(db, "plan-1", "x", 1100, 0, -1, 0), "append");
+  ledger_ack(ledger, "plan-1", "x", 1100, 0, 1);
+  for (int i = 1; i <= 3; i++) {
+    char execution[16];
+    snprintf(execution, sizeof(execution), "old-%d", i);
+    must(db, harness_append(db, execution, "o", 1200 + i, 0, 10, 0), "append");
+    ledger_ack(ledger, execution, "o", 1200 + i, 0, 1);
+  }
+  must(db,
+       harness_exec(db,
+                    "UPDATE nxm_executions SET updated_at = updated_at - 172800 "
+                    "WHERE execution_id LIKE 'old-%'",
+                    0),
+       "aging");
+  ledger_deletable(ledger, "old-");
+  must(db, sqlite3_close(db), "close");
+}
