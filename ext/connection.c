@@ -9,6 +9,7 @@
 ** nxm_progress once, which makes SQLite connect the eponymous table.
 */
 #include <string.h>
+#include <unistd.h>
 
 #include "nxm.h"
 
@@ -101,6 +102,7 @@ NxmConnection *nxm_connection_new(sqlite3 *db) {
   memset(conn, 0, sizeof(*conn));
   conn->db = db;
   conn->references = 1;
+  conn->pid = (long)getpid();
   conn->schema_cookie = -1;
   return conn;
 }
@@ -215,4 +217,32 @@ double nxm_now(NxmConnection *conn) {
     julian_ms = (sqlite3_int64)(julian_days * 86400000.0);
   }
   return (double)(julian_ms - 210866760000000LL) / 1000.0;
+}
+
+/*
+** A connection carried into a child by fork() shares its file locks and its WAL index with the
+** parent, and writing through it can corrupt the database; refuse, with what to do. Returns 1 when
+** the call may go on.
+*/
+int nxm_same_process(sqlite3_context *ctx, NxmConnection *conn, const char *function) {
+  long pid = (long)getpid();
+  if (pid == conn->pid) {
+    return 1;
+  }
+  nxm_error(ctx, SQLITE_MISUSE, function,
+            "this connection was opened in process %ld and is used in process %ld after fork(); "
+            "open a new connection in the child",
+            conn->pid, pid);
+  return 0;
+}
+
+/* What to add to a read error a reader cannot fix by retrying: a WAL database it may not write the
+** -shm of. Empty for any other error. */
+const char *nxm_read_hint(int rc) {
+  int primary = rc & 0xff;
+  if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN) {
+    return " (a reader that cannot create or write the -shm file of a WAL database can open it "
+           "with file:...?immutable=1 once no writer is running)";
+  }
+  return "";
 }

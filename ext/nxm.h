@@ -61,6 +61,7 @@ typedef struct NxmConnection {
   int references;
   int armed;              /* nxm_progress connected: statements may be cached */
   int open_cursors;       /* nxm_progress and nxm_pending cursors now open */
+  long pid;               /* the process that loaded nxm into this connection */
   int wal_checked;        /* journal_mode=WAL is set, or cannot be */
   int schema_cookie;      /* schema_version at the last successful check */
   int schema_present;     /* nxm tables existed and matched at that check */
@@ -73,6 +74,7 @@ typedef struct NxmConnection {
 ** transaction. */
 typedef struct NxmWriteScope {
   int own_transaction;
+  int savepoint_open;
   sqlite3_stmt *force_rollback; /* see write_scope.c */
 } NxmWriteScope;
 
@@ -87,6 +89,8 @@ int nxm_statement_finish(NxmConnection *conn, sqlite3_stmt *stmt, int step_rc);
 int nxm_statement_run(NxmConnection *conn, sqlite3_stmt *stmt);
 int nxm_run(NxmConnection *conn, NxmStatementId id);
 double nxm_now(NxmConnection *conn);
+int nxm_same_process(sqlite3_context *ctx, NxmConnection *conn, const char *function);
+const char *nxm_read_hint(int rc);
 
 /* errors.c */
 void nxm_error(sqlite3_context *ctx, int code, const char *function, const char *format, ...);

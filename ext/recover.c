@@ -142,13 +142,14 @@ static void recover(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
        !nxm_arg_hours(ctx, FUNCTION, argv[1], "max_age_hours", &hours))) {
     return;
   }
+  if (!nxm_same_process(ctx, conn, FUNCTION)) {
+    return;
+  }
 
   /* One snapshot for every read; SAVEPOINT fails only inside a writing statement, where the
   ** caller's transaction already gives one. */
-  sqlite3_stmt *savepoint = 0;
-  int in_savepoint = nxm_statement(conn, NXM_SQL_SAVEPOINT, &savepoint) == SQLITE_OK &&
-                     sqlite3_step(savepoint) == SQLITE_DONE;
-  nxm_statement_done(conn, savepoint);
+  int was_autocommit = sqlite3_get_autocommit(conn->db);
+  int in_savepoint = nxm_run(conn, NXM_SQL_SAVEPOINT) == SQLITE_OK;
 
   int present = 0;
   char *message = 0;
@@ -165,20 +166,21 @@ static void recover(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (rc != SQLITE_OK) {
     if (rc == SQLITE_TOOBIG) {
       nxm_error(ctx, rc, FUNCTION, "the document would be larger than SQLITE_LIMIT_LENGTH");
-    } else if (message != 0) {
-      nxm_error(ctx, rc, FUNCTION, "%s", message);
     } else {
-      nxm_error_from_db(ctx, conn, rc, FUNCTION);
+      nxm_error(ctx, rc, FUNCTION, "%s%s", message ? message : sqlite3_errmsg(conn->db),
+                nxm_read_hint(rc));
     }
   }
   sqlite3_free(message);
 
-  if (in_savepoint) {
-    sqlite3_stmt *release = 0;
-    if (nxm_statement(conn, NXM_SQL_RELEASE, &release) == SQLITE_OK) {
-      sqlite3_step(release);
-    }
-    nxm_statement_done(conn, release);
+  /* Give the snapshot back; a failed read may have left the savepoint unreleasable, and then the
+  ** transaction the savepoint opened must not stay open. */
+  if (in_savepoint && nxm_run(conn, NXM_SQL_RELEASE) != SQLITE_OK) {
+    nxm_run(conn, NXM_SQL_ROLLBACK_TO);
+    nxm_run(conn, NXM_SQL_RELEASE);
+  }
+  if (in_savepoint && was_autocommit && !sqlite3_get_autocommit(conn->db)) {
+    nxm_run(conn, NXM_SQL_ROLLBACK);
   }
   if (document != 0) {
     sqlite3_result_text64(ctx, document, length, sqlite3_free, SQLITE_UTF8);

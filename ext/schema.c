@@ -36,7 +36,8 @@ static int read_catalog(sqlite3 *db, const char *reserved_names, char **out) {
     return rc;
   }
   sqlite3_bind_text(stmt, 1, reserved_names, -1, SQLITE_STATIC);
-  sqlite3_str *catalog = sqlite3_str_new(db);
+  /* Not bound by the connection's SQLITE_LIMIT_LENGTH, which caps values, not this bookkeeping. */
+  sqlite3_str *catalog = sqlite3_str_new(0);
   int rows = 0;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     for (int column = 0; column < 4; column++) {

@@ -100,7 +100,8 @@ int nxm_vtab_fail(sqlite3_vtab *base, int rc, const char *message) {
   }
   sqlite3_free(base->zErrMsg);
   base->zErrMsg =
-      sqlite3_mprintf("%s: %s", vtab->name, message ? message : sqlite3_errmsg(vtab->conn->db));
+      sqlite3_mprintf("%s: %s%s", vtab->name, message ? message : sqlite3_errmsg(vtab->conn->db),
+                      nxm_read_hint(rc));
   return base->zErrMsg ? rc : SQLITE_NOMEM;
 }
 

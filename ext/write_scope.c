@@ -104,6 +104,9 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
               "the database is read-only (opened with mode=ro or without write permission)");
     return SQLITE_READONLY;
   }
+  if (!nxm_same_process(ctx, conn, function)) {
+    return SQLITE_MISUSE;
+  }
   if (conn->open_cursors > 0) {
     /* The scan would meet the rows this call writes, and could go on forever. */
     nxm_error(ctx, SQLITE_MISUSE, function,
@@ -136,17 +139,13 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
     rc = nxm_run(conn, NXM_SQL_BEGIN_IMMEDIATE);
   } else {
     rc = nxm_run(conn, NXM_SQL_SAVEPOINT);
+    scope->savepoint_open = rc == SQLITE_OK;
     if (rc == SQLITE_OK && state != SQLITE_TXN_WRITE) {
       rc = take_write_lock(conn);
-      if (rc != SQLITE_OK) {
-        roll_back(conn, scope);
-      }
     }
   }
   if (rc != SQLITE_OK) {
-    if (scope->own_transaction) {
-      roll_back(conn, scope);
-    }
+    /* The message first: rolling back resets the connection's error. */
     if ((rc & 0xff) == SQLITE_BUSY && state == SQLITE_TXN_READ) {
       busy_error(ctx, rc, function, scope->own_transaction);
     } else if (strstr(sqlite3_errmsg(db), "in progress") != 0) {
@@ -154,6 +153,9 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
                 "cannot run inside INSERT, UPDATE, DELETE or a trigger; call it from a SELECT");
     } else {
       nxm_error_from_db(ctx, conn, rc, function);
+    }
+    if (scope->own_transaction || scope->savepoint_open) {
+      roll_back(conn, scope);
     }
     sqlite3_finalize(scope->force_rollback);
     return rc;
