@@ -179,7 +179,7 @@ int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **mess
       sqlite3_free(actual);
       return rc;
     }
-    int refused = version != NXM_SCHEMA_VERSION || strcmp(actual, expected) != 0;
+    int refused = expected == 0 || version != NXM_SCHEMA_VERSION || strcmp(actual, expected) != 0;
     if (version > NXM_SCHEMA_VERSION) {
       *message = sqlite3_mprintf("this database has nxm schema version %lld; nxm " NXM_VERSION
                                  " understands version %d, refusing to write to it",
