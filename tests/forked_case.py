@@ -98,15 +98,15 @@ def _run_child(db, sql, params, setup, limit, uri, pragmas, probe, compare):
     return out
 
 
-def run_case(db, sql, params=(), setup=(), limit=None, uri=None, pragmas=(), probe=None, compare=True):
-    """Runs the case in a child process; returns an Outcome (crashed names the signal if the child died).
-    compare=False skips the before/after dump, for files too damaged to dump."""
+def in_child(work):
+    """Runs work() in a forked child; returns what it returned (made JSON-able), {"harness_error": ...}
+    when it raised, or {"crashed": ...} naming the signal or exit status when the child died."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
         try:
-            result = _run_child(str(db), sql, params, setup, limit, uri, pragmas, probe, compare)
+            result = work()
         except BaseException as error:  # report anything, never return into pytest's loop
             result = {"harness_error": repr(error)}
         with os.fdopen(write_end, "w") as pipe:
@@ -117,7 +117,14 @@ def run_case(db, sql, params=(), setup=(), limit=None, uri=None, pragmas=(), pro
         text = pipe.read()
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
-        return Outcome(crashed=signal.Signals(os.WTERMSIG(status)).name)
+        return {"crashed": signal.Signals(os.WTERMSIG(status)).name}
     if not text:  # a sanitizer reports and exits with its own status
-        return Outcome(crashed=f"exit status {os.WEXITSTATUS(status)}")
-    return Outcome(**json.loads(text))
+        return {"crashed": f"exit status {os.WEXITSTATUS(status)}"}
+    return json.loads(text)
+
+
+def run_case(db, sql, params=(), setup=(), limit=None, uri=None, pragmas=(), probe=None, compare=True):
+    """Runs the case in a child process; returns an Outcome (crashed names the signal if the child died).
+    compare=False skips the before/after dump, for files too damaged to dump."""
+    return Outcome(**in_child(
+        lambda: _run_child(str(db), sql, params, setup, limit, uri, pragmas, probe, compare)))

@@ -19,31 +19,9 @@ import tempfile
 
 import pytest
 
-from forked_case import connect
+from forked_case import connect, in_child
 
 NOBODY = 65534
-
-
-def in_child(work):
-    """Runs work() in a forked child; returns what it returned (JSON-able) or the name of the signal that killed it."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        try:
-            result = work()
-        except BaseException as error:
-            result = {"harness_error": repr(error)}
-        with os.fdopen(write_end, "w") as pipe:
-            json.dump(result, pipe)
-        os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        text = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        return {"crashed": os.WTERMSIG(status)}
-    return json.loads(text) if text else {"crashed": f"exit status {os.WEXITSTATUS(status)}"}
 
 
 def attempt(conn, sql):
