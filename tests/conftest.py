@@ -4,6 +4,7 @@ The suite must run under an interpreter whose sqlite3 module can load extensions
 /usr/bin/python3 can; a pyenv or conda build often cannot). That is checked once, up front, with a
 message that says what to do.
 """
+import json
 import os
 import sqlite3
 import subprocess
@@ -38,6 +39,13 @@ def connect(path, *, load=True, timeout=30.0, uri=False):
         conn.load_extension(EXTENSION)
         conn.enable_load_extension(False)
     return conn
+
+
+def driver_figures(done, name):
+    """The figures a fault driver printed: its last line of JSON."""
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"{name} printed no figures (exit {done.returncode}):\n{done.stderr}"
+    return json.loads(lines[-1])
 
 
 def value(conn, sql, *params):

@@ -6,11 +6,12 @@ sanitizer builds of `make faults-bin` are left to `make faults-short`, which nee
 `make faults-short` and `make faults`. Run with: /usr/bin/python3 -m pytest tests/test_faults_power.py
 """
 
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from conftest import driver_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "build" / "faults"
@@ -27,9 +28,7 @@ def drivers_built():
 def drive(program, tmp_path, *args):
     done = subprocess.run([str(BIN / program), "--dir", str(tmp_path), *map(str, args)],
                           capture_output=True, text=True, timeout=600)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"{program} printed no figures (exit {done.returncode}):\n{done.stderr}"
-    return json.loads(lines[-1]), done
+    return driver_figures(done, program), done
 
 
 # ---- power loss ----------------------------------------------------------------------------------------

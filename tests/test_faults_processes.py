@@ -6,12 +6,13 @@ Longer runs: `make faults-short` and `make faults`. Needs `make` (build/nxm.so),
 Debian's faketime. Run with: /usr/bin/python3 -m pytest tests/test_faults_processes.py
 """
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from conftest import driver_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts" / "faults"
@@ -27,9 +28,7 @@ def extension_built():
 def drive(script, tmp_path, *args):
     done = subprocess.run([PYTHON, str(SCRIPTS / script), "--dir", str(tmp_path), *map(str, args)],
                           capture_output=True, text=True, timeout=600)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"{script} printed no figures (exit {done.returncode}):\n{done.stderr}"
-    return json.loads(lines[-1]), done
+    return driver_figures(done, script), done
 
 
 def test_writers_killed_at_random_moments_lose_no_acknowledged_append(tmp_path):
