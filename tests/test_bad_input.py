@@ -12,6 +12,7 @@ Run with: /usr/bin/python3 -m pytest tests/test_bad_input.py   (needs `make` fir
 import json
 import shutil
 import sqlite3
+import threading
 
 import pytest
 
@@ -272,6 +273,33 @@ def test_a_call_in_a_transaction_that_read_before_another_writer_committed_is_re
         ("[1]",), ("[2]",), ("[3]",)]
     reader.close()
     writer.close()
+
+
+@pytest.mark.xfail(strict=True, reason="core bug: each append moves its row to the end of nxm_executions_by_update, "
+                                       "which the scan then meets again (a Halloween problem)")
+def test_a_write_driven_by_a_scan_of_nxm_executions_calls_once_per_row(tmp_path):
+    """The scan must not meet the rows its own appends just moved (a Halloween problem): three executions give
+    three calls, or the statement is refused outright by nxm."""
+    conn = connect(str(tmp_path / "scan.db"))
+    for name in ("x1", "x2", "x3"):
+        conn.execute("SELECT nxm_wal_append(?, '[0]', 0, 100)", (name,)).fetchall()
+    deadline = threading.Timer(5.0, conn.interrupt)
+    deadline.start()
+    try:
+        rows = conn.execute("SELECT execution_id, nxm_wal_append(execution_id, ?, NULL, NULL, NULL, NULL, 'scan') "
+                            "FROM nxm_executions", ('"' + "s" * 100_000 + '"',)).fetchall()
+    except sqlite3.Error as error:
+        if "interrupted" in str(error):
+            pytest.fail("the scan had not ended after 5 s: each append moves the row it scans to the end of "
+                        "nxm_executions_by_update, so the scan meets it again")
+        assert str(error).startswith("nxm_wal_append: "), error
+        return
+    finally:
+        deadline.cancel()
+    calls = conn.execute("SELECT count(*) FROM nxm_results WHERE task_id = 'scan'").fetchone()[0]
+    conn.close()
+    assert sorted(row[0] for row in rows) == ["x1", "x2", "x3"], f"{len(rows)} calls for 3 rows"
+    assert calls == 3
 
 
 def test_plan_over_the_task_cap_is_refused_before_any_write(db):
