@@ -29,7 +29,10 @@
 */
 #define _POSIX_C_SOURCE 200809L /* unlink, access, getpid, strdup */
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -872,6 +875,26 @@ static void op_corrupt(Session *s, Input *in) {
 
 static char fuzz_dir[200];
 
+/* Removes the files of earlier harness processes that died mid-input (a crash, a timeout, the end
+*of
+** a fork-mode job): in /dev/shm they would hold memory until the next reboot. */
+static void remove_orphans(void) {
+  DIR *directory = opendir(fuzz_dir);
+  if (directory == 0)
+    return;
+  struct dirent *entry;
+  while ((entry = readdir(directory)) != 0) {
+    int pid = 0;
+    if (sscanf(entry->d_name, "nxm-fuzz-%d.db", &pid) == 1 && pid > 0 && pid != (int)getpid() &&
+        kill(pid, 0) != 0 && errno == ESRCH) {
+      char path[512];
+      snprintf(path, sizeof(path), "%s/%s", fuzz_dir, entry->d_name);
+      unlink(path);
+    }
+  }
+  closedir(directory);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
@@ -879,6 +902,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   if (dir == 0)
     dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
   snprintf(fuzz_dir, sizeof(fuzz_dir), "%s", dir);
+  remove_orphans();
   sqlite3_auto_extension((void (*)(void))sqlite3_nxm_init);
   return 0;
 }
