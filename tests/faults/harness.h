@@ -112,4 +112,7 @@ typedef struct Verdict {
 /* Checks the database at `path` (opened with the default VFS) against the ledger. */
 void ledger_verify(const Ledger *ledger, const char *path, Verdict *verdict);
 
+/* Prints one problem to stderr, the first dozen only: the figures count them all. */
+__attribute__((format(printf, 1, 2))) void harness_say(const char *format, ...);
+
 #endif

@@ -62,17 +62,6 @@ typedef struct Tally {
   long kind_damaged[KIND_COUNT]; /* retries that failed, or a ledger check that did */
 } Tally;
 
-/* Prints the first dozen problems; the figures count them all. */
-__attribute__((format(printf, 1, 2))) static void say(const char *format, ...) {
-  static int printed = 0;
-  if (printed++ >= 12)
-    return;
-  va_list args;
-  va_start(args, format);
-  vfprintf(stderr, format, args);
-  va_end(args);
-  fputc('\n', stderr);
-}
 
 static int is_io_code(int code) {
   return (code & 0xff) == SQLITE_IOERR || (code & 0xff) == SQLITE_FULL;
@@ -125,7 +114,7 @@ static int one_fault(const char *dir, const Ledger *base_ledger, const Call *cal
     if ((rc != SQLITE_OK) != (call->expect_error != 0) ||
         (rc != SQLITE_OK && !refused_as_expected)) {
       tally->retry_failures++;
-      say("io_faults: %s (%s) failed with no fault injected at k=%ld: %s", call->name, mode, k,
+      harness_say("io_faults: %s (%s) failed with no fault injected at k=%ld: %s", call->name, mode, k,
           message);
     }
     sqlite3_close(db);
@@ -142,7 +131,7 @@ static int one_fault(const char *dir, const Ledger *base_ledger, const Call *cal
       tally->kind_clear[kind]++;
     } else {
       tally->unclear++;
-      say("io_faults: %s, %s fault, unclear error at k=%ld: %s", call->name, kinds[kind].name, k,
+      harness_say("io_faults: %s, %s fault, unclear error at k=%ld: %s", call->name, kinds[kind].name, k,
           message);
     }
   } else {
@@ -154,14 +143,14 @@ static int one_fault(const char *dir, const Ledger *base_ledger, const Call *cal
   if ((retry != SQLITE_OK) != (call->expect_error != 0)) {
     tally->retry_failures++;
     tally->kind_damaged[kind]++;
-    say("io_faults: %s after a %s fault at k=%ld: the retry failed: %s", call->name,
+    harness_say("io_faults: %s after a %s fault at k=%ld: the retry failed: %s", call->name,
         kinds[kind].name, k, sqlite3_errmsg(db));
   } else if (call->effect) {
     call->effect(&ledger);
   }
   if (sqlite3_close(db) != SQLITE_OK) {
     tally->retry_failures++;
-    say("io_faults: %s after a %s fault at k=%ld: %s", call->name, kinds[kind].name, k,
+    harness_say("io_faults: %s after a %s fault at k=%ld: %s", call->name, kinds[kind].name, k,
         "close failed");
   }
 
@@ -171,7 +160,7 @@ static int one_fault(const char *dir, const Ledger *base_ledger, const Call *cal
       verdict.backwards || verdict.recover_mismatch || verdict.unusable) {
     tally->verify_failures++;
     tally->kind_damaged[kind]++;
-    say("io_faults: %s after a %s fault at k=%ld: %s", call->name, kinds[kind].name, k,
+    harness_say("io_faults: %s after a %s fault at k=%ld: %s", call->name, kinds[kind].name, k,
         verdict.first_problem);
   }
   return 1;

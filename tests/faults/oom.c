@@ -107,16 +107,6 @@ typedef struct Tally {
   long verify_failures, runs;
 } Tally;
 
-__attribute__((format(printf, 1, 2))) static void say(const char *format, ...) {
-  static int printed = 0;
-  if (printed++ >= 12)
-    return;
-  va_list args;
-  va_start(args, format);
-  vfprintf(stderr, format, args);
-  va_end(args);
-  fputc('\n', stderr);
-}
 
 static void must(sqlite3 *db, int rc, const char *what) {
   if (rc != SQLITE_OK) {
@@ -140,7 +130,7 @@ static void judge(Tally *tally, const char *name, const char *prefix, const char
     tally->clean_errors++;
   } else {
     tally->unclear++;
-    say("oom: %s, %s allocation %ld failed: unclear error (code %d): %s", name,
+    harness_say("oom: %s, %s allocation %ld failed: unclear error (code %d): %s", name,
         target_names[target], k, rc, message);
   }
 }
@@ -183,7 +173,7 @@ static int one_failure(const char *dir, const Ledger *base_ledger, const Call *c
   if (failed == 0) {
     if ((rc != SQLITE_OK) != (call->expect_error != 0)) {
       tally->retry_failures++;
-      say("oom: %s failed with no allocation failing: %s", call->name, message);
+      harness_say("oom: %s failed with no allocation failing: %s", call->name, message);
     }
   } else {
     tally->failures[target] += failed;
@@ -192,7 +182,7 @@ static int one_failure(const char *dir, const Ledger *base_ledger, const Call *c
     int retry = harness_exec(db, sql, 1);
     if ((retry != SQLITE_OK) != (call->expect_error != 0)) {
       tally->retry_failures++;
-      say("oom: %s after %s allocation %ld failed: the retry failed: %s", call->name,
+      harness_say("oom: %s after %s allocation %ld failed: the retry failed: %s", call->name,
           target_names[target], k, sqlite3_errmsg(db));
     } else if (call->effect) {
       call->effect(&ledger);
@@ -200,11 +190,11 @@ static int one_failure(const char *dir, const Ledger *base_ledger, const Call *c
   }
   if (sqlite3_close(db) != SQLITE_OK) {
     tally->retry_failures++;
-    say("oom: %s: close failed", call->name);
+    harness_say("oom: %s: close failed", call->name);
   }
   if (sqlite3_memory_used() != bytes_before || oom.cjson_blocks != blocks_before) {
     tally->leaks++;
-    say("oom: %s, %s allocation %ld failed: %lld bytes of SQLite memory and %ld cJSON blocks "
+    harness_say("oom: %s, %s allocation %ld failed: %lld bytes of SQLite memory and %ld cJSON blocks "
         "leaked",
         call->name, target_names[target], k, (long long)(sqlite3_memory_used() - bytes_before),
         oom.cjson_blocks - blocks_before);
@@ -215,7 +205,7 @@ static int one_failure(const char *dir, const Ledger *base_ledger, const Call *c
     if (verdict.corrupt || verdict.lost || verdict.inconsistent || verdict.resurrected ||
         verdict.recover_mismatch || verdict.unusable) {
       tally->verify_failures++;
-      say("oom: %s after %s allocation %ld failed: %s", call->name, target_names[target], k,
+      harness_say("oom: %s after %s allocation %ld failed: %s", call->name, target_names[target], k,
           verdict.first_problem);
     }
   }
@@ -242,7 +232,7 @@ static int one_open_failure(const char *dir, int target, int persistent, long k,
       tally->nomem++;
     } else {
       tally->unclear++;
-      say("oom: open, allocation %ld failed: unclear error (code %d): %s", k, rc,
+      harness_say("oom: open, allocation %ld failed: unclear error (code %d): %s", k, rc,
           db ? sqlite3_errmsg(db) : "?");
     }
   }
@@ -251,13 +241,13 @@ static int one_open_failure(const char *dir, int target, int persistent, long k,
       (harness_text(db, "SELECT nxm_version()", version, sizeof(version)) != SQLITE_OK ||
        version[0] == 0)) {
     tally->retry_failures++;
-    say("oom: open succeeded after allocation %ld failed, but nxm is not loaded: %s", k,
+    harness_say("oom: open succeeded after allocation %ld failed, but nxm is not loaded: %s", k,
         sqlite3_errmsg(db));
   }
   sqlite3_close(db);
   if (sqlite3_memory_used() != bytes_before) {
     tally->leaks++;
-    say("oom: open, allocation %ld failed: %lld bytes leaked", k,
+    harness_say("oom: open, allocation %ld failed: %lld bytes leaked", k,
         (long long)(sqlite3_memory_used() - bytes_before));
   }
   return failed != 0;
