@@ -67,6 +67,7 @@ typedef struct NxmConnection {
   int schema_present;     /* nxm tables existed and matched at that check */
   char *expected_catalog; /* sqlite_schema rows schema.sql creates, as one string */
   char *reserved_names;   /* the names it uses, and the virtual tables', as a JSON array */
+  int stranded;           /* NXM_STRANDED_*: left open by a failed call, see rollback.c */
   sqlite3_stmt *statements[NXM_SQL_COUNT];
 } NxmConnection;
 
@@ -101,6 +102,16 @@ int nxm_arg_count(sqlite3_context *ctx, const char *function, sqlite3_int64 *out
                   sqlite3_value **argv, int index, const char *name);
 int nxm_arg_hours(sqlite3_context *ctx, const char *function, sqlite3_value *value,
                   const char *name, double *out);
+
+/* rollback.c */
+enum { NXM_STRANDED_TRANSACTION = 1, NXM_STRANDED_SAVEPOINT = 2 };
+/* Prepares a new force_rollback into *force_rollback; on failure the one there stays. */
+int nxm_force_rollback_prepare(NxmConnection *conn, sqlite3_stmt **force_rollback);
+/* Ends nxm's own transaction (own_transaction) or its savepoint in the caller's, whatever SQLite
+** refuses; what cannot be ended is marked stranded. force_rollback may be 0. */
+void nxm_roll_back(NxmConnection *conn, sqlite3_stmt *force_rollback, int own_transaction);
+/* Ends what an earlier call left stranded. Called first by every call that opens a transaction. */
+int nxm_end_stranded(NxmConnection *conn);
 
 /* write_scope.c */
 int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *function,

@@ -147,15 +147,25 @@ static void recover(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
 
   /* One snapshot for every read; SAVEPOINT fails only inside a writing statement, where the
-  ** caller's transaction already gives one. */
+  ** caller's transaction already gives one. A snapshot nxm opens is one it must be able to end:
+  ** see rollback.c. */
+  int rc = nxm_end_stranded(conn);
   int was_autocommit = sqlite3_get_autocommit(conn->db);
+  sqlite3_stmt *force_rollback = 0;
+  if (rc == SQLITE_OK && was_autocommit) {
+    rc = nxm_force_rollback_prepare(conn, &force_rollback);
+  }
+  if (rc != SQLITE_OK) {
+    nxm_error_from_db(ctx, conn, rc, FUNCTION);
+    return;
+  }
   int in_savepoint = nxm_run(conn, NXM_SQL_SAVEPOINT) == SQLITE_OK;
 
   int present = 0;
   char *message = 0;
   char *document = 0;
   sqlite3_uint64 length = 0;
-  int rc = nxm_schema_ensure(conn, 0, &present, &message);
+  rc = nxm_schema_ensure(conn, 0, &present, &message);
   if (rc == SQLITE_OK && present && hours < 0) {
     rc = nxm_ttl_hours(conn, present, &hours);
   }
@@ -176,12 +186,9 @@ static void recover(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   /* Give the snapshot back; a failed read may have left the savepoint unreleasable, and then the
   ** transaction the savepoint opened must not stay open. */
   if (in_savepoint && nxm_run(conn, NXM_SQL_RELEASE) != SQLITE_OK) {
-    nxm_run(conn, NXM_SQL_ROLLBACK_TO);
-    nxm_run(conn, NXM_SQL_RELEASE);
+    nxm_roll_back(conn, force_rollback, was_autocommit);
   }
-  if (in_savepoint && was_autocommit && !sqlite3_get_autocommit(conn->db)) {
-    nxm_run(conn, NXM_SQL_ROLLBACK);
-  }
+  sqlite3_finalize(force_rollback);
   if (document != 0) {
     sqlite3_result_text64(ctx, document, length, sqlite3_free, SQLITE_UTF8);
     sqlite3_result_subtype(ctx, JSON_SUBTYPE);

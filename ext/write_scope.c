@@ -31,45 +31,6 @@ static void switch_to_wal(NxmConnection *conn) {
   sqlite3_finalize(stmt);
 }
 
-/*
-** Undoes what the call wrote. An interrupt (sqlite3_interrupt(), or a progress handler) stays in
-** force until the caller's statement ends, so ROLLBACK itself can be refused. SQLite rolls back the
-** whole transaction when a writing statement is interrupted, so the scope's force_rollback, a
-** statement that writes only the temp database's header, is run to make it do so. It is prepared
-** afresh for every call, before the transaction begins: once interrupted, SQLite refuses to
-*prepare,
-** or to re-prepare a cached statement that a schema change has expired. Inside the caller's
-** transaction this takes the caller's work with it, as SQLite does for any interrupted write.
-** Nothing nxm began is left open.
-*/
-static void roll_back(NxmConnection *conn, const NxmWriteScope *scope) {
-  sqlite3 *db = conn->db;
-  if (sqlite3_get_autocommit(db)) {
-    return; /* SQLite has already rolled the transaction back */
-  }
-  if (scope->own_transaction) {
-    if (nxm_run(conn, NXM_SQL_ROLLBACK) == SQLITE_OK) {
-      return;
-    }
-  } else if (nxm_run(conn, NXM_SQL_ROLLBACK_TO) == SQLITE_OK) {
-    nxm_run(conn, NXM_SQL_RELEASE);
-    return;
-  }
-  sqlite3_step(scope->force_rollback);
-  sqlite3_reset(scope->force_rollback);
-  if (!sqlite3_get_autocommit(db) && scope->own_transaction) {
-    nxm_run(conn, NXM_SQL_ROLLBACK);
-  }
-}
-
-/* (Re)prepares the scope's force_rollback statement. */
-static int prepare_force_rollback(NxmConnection *conn, NxmWriteScope *scope) {
-  sqlite3_finalize(scope->force_rollback);
-  scope->force_rollback = 0;
-  return sqlite3_prepare_v2(conn->db, "PRAGMA temp.user_version = 0", -1, &scope->force_rollback,
-                            0);
-}
-
 /* The advice for a write lock that could not be had without waiting. */
 static void busy_error(sqlite3_context *ctx, int rc, const char *function, int own_transaction) {
   if (own_transaction) {
@@ -115,6 +76,12 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
     return SQLITE_MISUSE;
   }
 
+  int rc = nxm_end_stranded(conn);
+  if (rc != SQLITE_OK) {
+    nxm_error_from_db(ctx, conn, rc, function);
+    return rc;
+  }
+
   int state = sqlite3_txn_state(db, "main");
   if (sqlite3_get_autocommit(db) && state == SQLITE_TXN_WRITE) {
     /* Autocommit yet writing: we are inside the caller's INSERT, UPDATE or DELETE, whose
@@ -124,8 +91,8 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
     return SQLITE_MISUSE;
   }
 
-  /* Prepared now, while it still can be: see roll_back(). */
-  int rc = prepare_force_rollback(conn, scope);
+  /* Prepared now, while it still can be: see rollback.c. */
+  rc = nxm_force_rollback_prepare(conn, &scope->force_rollback);
   if (rc != SQLITE_OK) {
     nxm_error_from_db(ctx, conn, rc, function);
     return rc;
@@ -155,7 +122,7 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
       nxm_error_from_db(ctx, conn, rc, function);
     }
     if (scope->own_transaction || scope->savepoint_open) {
-      roll_back(conn, scope);
+      nxm_roll_back(conn, scope->force_rollback, scope->own_transaction);
     }
     sqlite3_finalize(scope->force_rollback);
     return rc;
@@ -167,7 +134,7 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
   rc = nxm_schema_ensure(conn, 1, &present, &message);
   if (rc == SQLITE_OK && conn->schema_cookie != cookie) {
     /* The schema changed (this call may have created it), which expires prepared statements. */
-    rc = prepare_force_rollback(conn, scope);
+    rc = nxm_force_rollback_prepare(conn, &scope->force_rollback);
   }
   if (rc != SQLITE_OK) {
     if (message != 0) {
@@ -198,7 +165,7 @@ int nxm_write_end(sqlite3_context *ctx, NxmConnection *conn, const char *functio
   } else if ((rc & 0xff) == SQLITE_BUSY && !scope->own_transaction) {
     busy_error(ctx, rc, function, 0);
   }
-  roll_back(conn, scope);
+  nxm_roll_back(conn, scope->force_rollback, scope->own_transaction);
   sqlite3_finalize(scope->force_rollback);
   return rc;
 }

@@ -128,12 +128,15 @@ def rows_for(result):
         return rows
     if name in ("oom", "oom_asan"):
         suffix = ", under ASan+LSan" if name == "oom_asan" else ""
-        failing = f["nomem"] + f["clean_errors"] + f["unclear_errors"]
+        dropped = f["message_dropped"]
+        failing = f["nomem"] + f["clean_errors"] + f["unclear_errors"] + dropped
         clean = not (f["unclear_errors"] or f["verify_failures"] or f["retry_failures"] or f["leaks"])
         return [row(f"out of memory: SQLite allocator{suffix}", f["failed_allocations"]["sqlite"],
                     f["verify_failures"], 0, f"{f['nomem'] + f['clean_errors']}/{failing}",
                     f["retry_failures"] + f["leaks"], clean and sanitizer_quiet(result),
-                    f"{f['leaks']} leaks, {f['runs']} calls failed"),
+                    f"{f['leaks']} leaks, {f['runs']} calls failed; {dropped} right code, message "
+                    f"dropped by SQLite's own copy; {f['stranded']} left their transaction to the "
+                    "next call"),
                 row(f"out of memory: cJSON allocator{suffix}", f["failed_allocations"]["cjson"], "-", "-",
                     "-", "-", f["failed_allocations"]["cjson"] > 0,
                     "cJSON locates the error in bad JSON; judged in the row above")]

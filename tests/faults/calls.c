@@ -46,6 +46,14 @@ static void effect_append_new(Ledger *l) {
   ledger_gone(l, "old-");
 }
 
+/* The first call on an empty database: the schema is created in the same transaction. */
+static void sql_append_fresh(char *out, int n) {
+  append_sql(out, n, "fresh-1", "t1", 9, "3");
+}
+static void effect_append_fresh(Ledger *l) {
+  ledger_ack(l, "fresh-1", "t1", 9, 0, 1);
+}
+
 /* Refused by validation; cJSON is asked where the JSON breaks (its only use in nxm). */
 static void sql_append_invalid(char *out, int n) {
   sqlite3_snprintf(n, out,
@@ -109,21 +117,34 @@ static void sql_checkpoint(char *out, int n) {
 }
 
 const Call calls[] = {
-    {"append", "nxm_wal_append: ", 0, 0, sql_append, effect_append},
-    {"append_new_execution", "nxm_wal_append: ", 0, 0, sql_append_new, effect_append_new},
+    {"append", "nxm_wal_append: ", 0, 0, sql_append, effect_append, 0},
+    {"append_new_execution", "nxm_wal_append: ", 0, 0, sql_append_new, effect_append_new, 0},
     {"append_autocheckpoint", "nxm_wal_append: ", 0, before_autocheckpoint, sql_append,
-     effect_append},
+     effect_append, 0},
+    {"append_fresh_database", "nxm_wal_append: ", 0, 0, sql_append_fresh, effect_append_fresh, 1},
     {"append_invalid_json", "nxm_wal_append: ", "nxm_wal_append: result is not valid JSON", 0,
-     sql_append_invalid, 0},
-    {"begin", "nxm_wal_begin: ", 0, 0, sql_begin, effect_begin},
-    {"recover", "nxm_recover: ", 0, 0, sql_recover, 0},
-    {"cleanup", "nxm_cleanup: ", 0, 0, sql_cleanup, effect_cleanup},
-    {"ttl", "nxm_ttl: ", 0, 0, sql_ttl, 0},
-    {"progress", "nxm_progress: ", 0, 0, sql_progress, 0},
-    {"pending", "nxm_pending: ", 0, 0, sql_pending, 0},
-    {"checkpoint", 0, 0, before_checkpoint, sql_checkpoint, effect_checkpoint},
+     sql_append_invalid, 0, 0},
+    {"begin", "nxm_wal_begin: ", 0, 0, sql_begin, effect_begin, 0},
+    {"recover", "nxm_recover: ", 0, 0, sql_recover, 0, 0},
+    {"cleanup", "nxm_cleanup: ", 0, 0, sql_cleanup, effect_cleanup, 0},
+    {"ttl", "nxm_ttl: ", 0, 0, sql_ttl, 0, 0},
+    {"progress", "nxm_progress: ", 0, 0, sql_progress, 0, 0},
+    {"pending", "nxm_pending: ", 0, 0, sql_pending, 0, 0},
+    {"checkpoint", 0, 0, before_checkpoint, sql_checkpoint, effect_checkpoint, 0},
 };
 const int call_count = (int)(sizeof(calls) / sizeof(calls[0]));
+
+void calls_start_database(const Call *call, const char *base, const Ledger *base_ledger,
+                          const char *path, Ledger *ledger) {
+  harness_remove_db(path);
+  if (call->fresh) {
+    ledger_clear(ledger);
+    return;
+  }
+  if (harness_copy_file(base, path) != 0)
+    exit(2);
+  *ledger = *base_ledger;
+}
 
 void calls_build_base(const char *path, Ledger *ledger) {
   sqlite3 *db = 0;

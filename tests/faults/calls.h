@@ -19,6 +19,7 @@ typedef struct Call {
   void (*before)(sqlite3 *db); /* set-up on the connection, before any fault */
   void (*sql)(char *out, int out_bytes);
   void (*effect)(Ledger *ledger); /* what the call, once it succeeded, adds to the ledger */
+  int fresh;                      /* runs on an empty database (the call creates the schema) */
 } Call;
 
 extern const Call calls[];
@@ -26,6 +27,11 @@ extern const int call_count;
 
 /* Builds the base database at `path` and the ledger of what it holds. Exits on failure. */
 void calls_build_base(const char *path, Ledger *ledger);
+
+/* Makes `path` the database `call` starts from (a copy of the base at `base`, or an empty file),
+** and `ledger` what it holds. Exits on failure. */
+void calls_start_database(const Call *call, const char *base, const Ledger *base_ledger,
+                          const char *path, Ledger *ledger);
 
 /* Runs `sql` to the end; returns SQLITE_OK or the error code. */
 int calls_step_all(sqlite3_stmt *stmt);

@@ -62,7 +62,6 @@ typedef struct Tally {
   long kind_damaged[KIND_COUNT]; /* retries that failed, or a ledger check that did */
 } Tally;
 
-
 static int is_io_code(int code) {
   return (code & 0xff) == SQLITE_IOERR || (code & 0xff) == SQLITE_FULL;
 }
@@ -83,15 +82,12 @@ static int one_fault(const char *dir, const Ledger *base_ledger, const Call *cal
   char base[4096], path[4096], sql[HARNESS_PAYLOAD_BYTES + 256];
   snprintf(base, sizeof(base), "%s/base.db", dir);
   snprintf(path, sizeof(path), "%s/work.db", dir);
-  harness_remove_db(path);
-  if (harness_copy_file(base, path) != 0)
-    exit(2);
-  ledger = *base_ledger;
+  calls_start_database(call, base, base_ledger, path, &ledger);
 
   fault_vfs_reset();
   sqlite3 *db = 0;
   must(0, harness_open(path, FAULT_VFS_NAME, &db), "open");
-  must(db, harness_exec(db, "SELECT count(*) FROM nxm_meta", 0), "warm-up");
+  must(db, harness_exec(db, "SELECT count(*) FROM sqlite_schema", 0), "warm-up");
   if (call->before)
     call->before(db);
   call->sql(sql, sizeof(sql));
@@ -114,8 +110,8 @@ static int one_fault(const char *dir, const Ledger *base_ledger, const Call *cal
     if ((rc != SQLITE_OK) != (call->expect_error != 0) ||
         (rc != SQLITE_OK && !refused_as_expected)) {
       tally->retry_failures++;
-      harness_say("io_faults: %s (%s) failed with no fault injected at k=%ld: %s", call->name, mode, k,
-          message);
+      harness_say("io_faults: %s (%s) failed with no fault injected at k=%ld: %s", call->name, mode,
+                  k, message);
     }
     sqlite3_close(db);
     return 0;
@@ -131,8 +127,8 @@ static int one_fault(const char *dir, const Ledger *base_ledger, const Call *cal
       tally->kind_clear[kind]++;
     } else {
       tally->unclear++;
-      harness_say("io_faults: %s, %s fault, unclear error at k=%ld: %s", call->name, kinds[kind].name, k,
-          message);
+      harness_say("io_faults: %s, %s fault, unclear error at k=%ld: %s", call->name,
+                  kinds[kind].name, k, message);
     }
   } else {
     tally->absorbed++;
@@ -144,14 +140,14 @@ static int one_fault(const char *dir, const Ledger *base_ledger, const Call *cal
     tally->retry_failures++;
     tally->kind_damaged[kind]++;
     harness_say("io_faults: %s after a %s fault at k=%ld: the retry failed: %s", call->name,
-        kinds[kind].name, k, sqlite3_errmsg(db));
+                kinds[kind].name, k, sqlite3_errmsg(db));
   } else if (call->effect) {
     call->effect(&ledger);
   }
   if (sqlite3_close(db) != SQLITE_OK) {
     tally->retry_failures++;
     harness_say("io_faults: %s after a %s fault at k=%ld: %s", call->name, kinds[kind].name, k,
-        "close failed");
+                "close failed");
   }
 
   Verdict verdict;
@@ -161,7 +157,7 @@ static int one_fault(const char *dir, const Ledger *base_ledger, const Call *cal
     tally->verify_failures++;
     tally->kind_damaged[kind]++;
     harness_say("io_faults: %s after a %s fault at k=%ld: %s", call->name, kinds[kind].name, k,
-        verdict.first_problem);
+                verdict.first_problem);
   }
   return 1;
 }
