@@ -16,7 +16,7 @@ ALL_CFLAGS := -std=c11 $(WARNINGS) -fPIC -fvisibility=hidden -I$(BUILD) -Iext $(
 LDLIBS   := -lcjson
 
 SOURCES  := $(wildcard ext/*.c)
-HEADERS  := $(wildcard ext/*.h) $(BUILD)/schema_sql.h
+HEADERS  := $(wildcard ext/*.h) $(BUILD)/schema_sql.h $(BUILD)/schema_v1_sql.h
 OBJECTS  := $(SOURCES:ext/%.c=$(BUILD)/%.o)
 
 .PHONY: all test demo format format-check clean
@@ -25,6 +25,10 @@ all: $(BUILD)/nxm.so
 $(BUILD)/schema_sql.h: sql/schema.sql scripts/embed_sql.sh
 	@mkdir -p $(BUILD)
 	sh scripts/embed_sql.sh nxm_schema_sql < $< > $@
+
+$(BUILD)/schema_v1_sql.h: sql/history/schema_v1.sql scripts/embed_sql.sh
+	@mkdir -p $(BUILD)
+	sh scripts/embed_sql.sh nxm_schema_v1_sql < $< > $@
 
 $(BUILD)/%.o: ext/%.c $(HEADERS)
 	@mkdir -p $(BUILD)
@@ -162,7 +166,7 @@ valgrind: all $(FUZZ_DIR)/replay
 # analyzer's advice to use it is off.
 TIDY_CHECKS := -*,clang-analyzer-*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,\
                bugprone-*,-bugprone-easily-swappable-parameters,cert-err33-c,misc-redundant-expression
-lint: $(BUILD)/schema_sql.h
+lint: $(BUILD)/schema_sql.h $(BUILD)/schema_v1_sql.h
 	cppcheck --std=c11 --enable=warning,style,performance,portability --inline-suppr --error-exitcode=1 \
 	    --quiet -I ext -I $(BUILD) --suppress=missingIncludeSystem ext/
 	clang-tidy --quiet --warnings-as-errors='*' --checks='$(TIDY_CHECKS)' $(SOURCES) -- \

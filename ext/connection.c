@@ -87,7 +87,8 @@ static const char *const statement_sql[NXM_SQL_COUNT] = {
         "ORDER BY seq",
     [NXM_SQL_RECOVER_PENDING] = "SELECT json_group_array(task_id) FROM (" NXM_PENDING_SELECT ")",
     [NXM_SQL_PENDING_TASKS] = NXM_PENDING_SELECT,
-    [NXM_SQL_CLEANUP] = "DELETE FROM main.nxm_executions WHERE updated_at < ?1",
+    [NXM_SQL_CLEANUP] =
+        "DELETE FROM main.nxm_executions WHERE updated_at IS NOT NULL AND updated_at < ?1",
     [NXM_SQL_TTL_GET] = "SELECT value FROM main.nxm_meta WHERE key = 'ttl_hours'",
     [NXM_SQL_TTL_SET] = "UPDATE main.nxm_meta SET value = ?1 WHERE key = 'ttl_hours'",
     [NXM_SQL_PROGRESS_ONE] = NXM_PROGRESS_SELECT " WHERE e.execution_id = ?3",
@@ -119,6 +120,7 @@ void nxm_connection_unref(void *pointer) {
   }
   nxm_connection_forget_statements(conn);
   sqlite3_free(conn->expected_catalog);
+  sqlite3_free(conn->v1_catalog);
   sqlite3_free(conn->reserved_names);
   sqlite3_free(conn);
 }

@@ -9,12 +9,19 @@
 ** extra trigger or index, or a view planted under one of the names is a mismatch; a table of the
 ** application's own that merely starts with nxm_ is not looked at. The check runs again only when
 ** the database's schema cookie changes.
+**
+** A database exactly as version 1 made it (sql/history/schema_v1.sql, nxm 0.1.0) is read as it is
+** and upgraded by the first write, in that write's transaction.
 */
 #include <string.h>
 
 #include "nxm.h"
 #include "version.h"
-#include "schema_sql.h" /* generated from sql/schema.sql: static const char nxm_schema_sql[] */
+#include "schema_sql.h"    /* generated from sql/schema.sql: static const char nxm_schema_sql[] */
+#include "schema_v1_sql.h" /* from sql/history/schema_v1.sql: nxm_schema_v1_sql[] */
+
+#define NXM_STRINGIFY_(x) #x
+#define NXM_STRINGIFY(x) NXM_STRINGIFY_(x)
 
 /* ?1 is a JSON array of the reserved names, in lower case (SQLite's names ignore case). */
 #define CATALOG_SELECT                                                                             \
@@ -75,24 +82,23 @@ static int reserved_names(sqlite3 *scratch, char **out) {
   return rc;
 }
 
-/* Fills conn->expected_catalog and conn->reserved_names, once per connection. */
-static int expected_catalog(NxmConnection *conn) {
-  if (conn->expected_catalog == 0) {
-    sqlite3 *scratch = 0;
-    int rc = sqlite3_open_v2(":memory:", &scratch, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0);
-    if (rc == SQLITE_OK) {
-      rc = sqlite3_exec(scratch, nxm_schema_sql, 0, 0, 0);
-    }
-    if (rc == SQLITE_OK && conn->reserved_names == 0) {
-      rc = reserved_names(scratch, &conn->reserved_names);
-    }
-    if (rc == SQLITE_OK) {
-      rc = read_catalog(scratch, conn->reserved_names, &conn->expected_catalog);
-    }
-    sqlite3_close(scratch);
-    if (rc != SQLITE_OK) {
-      return rc == SQLITE_NOMEM ? SQLITE_NOMEM : SQLITE_INTERNAL;
-    }
+/* The catalog a database gets from running `schema_sql`, read from a private in-memory one. The
+** first call also fills conn->reserved_names. */
+static int catalog_of(NxmConnection *conn, const char *schema_sql, char **out) {
+  sqlite3 *scratch = 0;
+  int rc = sqlite3_open_v2(":memory:", &scratch, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_exec(scratch, schema_sql, 0, 0, 0);
+  }
+  if (rc == SQLITE_OK && conn->reserved_names == 0) {
+    rc = reserved_names(scratch, &conn->reserved_names);
+  }
+  if (rc == SQLITE_OK) {
+    rc = read_catalog(scratch, conn->reserved_names, out);
+  }
+  sqlite3_close(scratch);
+  if (rc != SQLITE_OK) {
+    return rc == SQLITE_NOMEM ? SQLITE_NOMEM : SQLITE_INTERNAL;
   }
   return SQLITE_OK;
 }
@@ -135,9 +141,42 @@ static int stored_schema_version(sqlite3 *db, sqlite3_int64 *version) {
 }
 
 /*
-** Makes sure the nxm tables are usable. With `create`, a database without them gets them (the
-** caller holds the write lock). *present says whether they exist now. On a refusal, *message
-** explains it (sqlite3_free it) and the result is SQLITE_ERROR.
+** Brings a version 1 database, whose objects are exactly the ones sql/history/schema_v1.sql
+** creates, to the current version, in the caller's transaction: nxm_executions becomes a rowid
+** table with a partial index on updated_at (see sql/schema.sql for why). Its rows are copied
+** through a temporary table, with both triggers dropped, so that neither the sweep nor the
+** deletion of children runs; running schema.sql again then creates the sweep trigger.
+*/
+static int upgrade_from_v1(NxmConnection *conn) {
+  int rc = sqlite3_exec(conn->db,
+                        "CREATE TEMP TABLE nxm_upgrade AS SELECT * FROM main.nxm_executions; "
+                        "DROP TRIGGER main.nxm_executions_delete_children; "
+                        "DROP TRIGGER main.nxm_ttl_sweep; "
+                        "DROP TABLE main.nxm_executions",
+                        0, 0, 0);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_exec(conn->db, nxm_schema_sql, 0, 0, 0);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_exec(conn->db,
+                      "DROP TRIGGER main.nxm_ttl_sweep; "
+                      "INSERT INTO main.nxm_executions SELECT * FROM temp.nxm_upgrade; "
+                      "DROP TABLE temp.nxm_upgrade; "
+                      "UPDATE main.nxm_meta SET value = " NXM_STRINGIFY(NXM_SCHEMA_VERSION)
+                      " WHERE key = 'schema_version'",
+                      0, 0, 0);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_exec(conn->db, nxm_schema_sql, 0, 0, 0);
+  }
+  return rc;
+}
+
+/*
+** Makes sure the nxm tables are usable. With `create`, a database without them gets them, and a
+** version 1 database is upgraded (the caller holds the write lock); without, a version 1 database
+** is read as it is. *present says whether they exist now. On a refusal, *message explains it
+** (sqlite3_free it) and the result is SQLITE_ERROR.
 */
 int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **message) {
   *present = 0;
@@ -147,13 +186,18 @@ int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **mess
   if (rc != SQLITE_OK) {
     return rc;
   }
-  if (cookie == conn->schema_cookie && (conn->schema_present || !create)) {
+  if (cookie == conn->schema_cookie && (conn->schema_present || !create) &&
+      !(create && conn->schema_outdated)) {
     *present = conn->schema_present;
     return SQLITE_OK;
   }
 
   char *actual = 0;
-  rc = expected_catalog(conn);
+  sqlite3_int64 version = 0;
+  int outdated = 0;
+  if (conn->expected_catalog == 0) {
+    rc = catalog_of(conn, nxm_schema_sql, &conn->expected_catalog);
+  }
   if (rc == SQLITE_OK) {
     rc = read_catalog(conn->db, conn->reserved_names, &actual);
   }
@@ -162,27 +206,41 @@ int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **mess
     if (rc == SQLITE_OK) {
       rc = read_catalog(conn->db, conn->reserved_names, &actual);
     }
-    if (rc == SQLITE_OK) {
-      rc = schema_cookie(conn, &cookie);
+  }
+  if (rc == SQLITE_OK && actual != 0) {
+    rc = stored_schema_version(conn->db, &version);
+  }
+  if (rc == SQLITE_OK && version == 1) {
+    if (conn->v1_catalog == 0) {
+      rc = catalog_of(conn, nxm_schema_v1_sql, &conn->v1_catalog);
+    }
+    if (rc == SQLITE_OK && strcmp(actual, conn->v1_catalog) == 0) {
+      if (!create) {
+        outdated = 1;
+      } else if ((rc = upgrade_from_v1(conn)) == SQLITE_OK) {
+        sqlite3_free(actual);
+        actual = 0;
+        rc = read_catalog(conn->db, conn->reserved_names, &actual);
+        if (rc == SQLITE_OK) {
+          rc = stored_schema_version(conn->db, &version);
+        }
+      }
     }
   }
-  const char *expected = conn->expected_catalog;
+  if (rc == SQLITE_OK && create) {
+    rc = schema_cookie(conn, &cookie); /* creating or upgrading changed it */
+  }
   if (rc != SQLITE_OK) {
     sqlite3_free(actual);
     return rc;
   }
 
   if (actual != 0) {
-    sqlite3_int64 version = 0;
-    rc = stored_schema_version(conn->db, &version);
-    if (rc != SQLITE_OK) {
-      sqlite3_free(actual);
-      return rc;
-    }
-    int refused = expected == 0 || version != NXM_SCHEMA_VERSION || strcmp(actual, expected) != 0;
+    const char *expected = conn->expected_catalog;
+    int refused = !outdated && (version != NXM_SCHEMA_VERSION || strcmp(actual, expected) != 0);
     if (version > NXM_SCHEMA_VERSION) {
       *message = sqlite3_mprintf("this database has nxm schema version %lld; nxm " NXM_VERSION
-                                 " understands version %d, refusing to write to it",
+                                 " understands versions up to %d, refusing to write to it",
                                  version, NXM_SCHEMA_VERSION);
     } else if (refused) {
       *message = sqlite3_mprintf(
@@ -198,5 +256,6 @@ int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **mess
   }
   conn->schema_cookie = cookie;
   conn->schema_present = *present;
+  conn->schema_outdated = outdated;
   return SQLITE_OK;
 }

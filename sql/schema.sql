@@ -9,9 +9,12 @@ CREATE TABLE IF NOT EXISTS nxm_meta (
   value ANY,
   CHECK (key <> 'ttl_hours' OR (typeof(value) IN ('integer', 'real') AND value >= 0))
 ) STRICT;
-INSERT OR IGNORE INTO nxm_meta (key, value) VALUES ('schema_version', 1), ('ttl_hours', 24.0);
+INSERT OR IGNORE INTO nxm_meta (key, value) VALUES ('schema_version', 2), ('ttl_hours', 24.0);
 
 -- One small summary row per execution; the only row an append rewrites. Times are unix seconds.
+-- A rowid table on purpose: an append rewrites its row in place, so a statement that scans this table
+-- while it appends (SELECT nxm_wal_append(execution_id, ...) FROM nxm_executions) meets each row once.
+-- In a WITHOUT ROWID table the rewritten row compares differently and the scan met it again.
 CREATE TABLE IF NOT EXISTS nxm_executions (
   execution_id TEXT PRIMARY KEY NOT NULL,
   completed    INTEGER NOT NULL DEFAULT 0 CHECK (completed >= 0),
@@ -23,8 +26,13 @@ CREATE TABLE IF NOT EXISTS nxm_executions (
   model        TEXT,
   created_at   REAL NOT NULL,
   updated_at   REAL NOT NULL
-) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS nxm_executions_by_update ON nxm_executions (updated_at);
+) STRICT;
+-- Partial on purpose: every append moves its execution's entry to the end of this index, so a statement
+-- that scanned through it while appending would meet the same rows again and never end. SQLite uses a
+-- partial index only for a query that states its WHERE term, so a plain scan of nxm_executions reads the
+-- table, in execution_id order, and only the TTL queries, which state it, read the index.
+CREATE INDEX IF NOT EXISTS nxm_executions_by_update ON nxm_executions (updated_at)
+  WHERE updated_at IS NOT NULL;
 
 -- One row per result, in the order first appended (seq). A task_id, when given, is unique per execution.
 CREATE TABLE IF NOT EXISTS nxm_results (
@@ -57,12 +65,14 @@ BEGIN
 END;
 
 -- TTL sweep: whenever a new execution starts, executions idle for longer than the TTL go. The cut-off is
--- taken from the new row's time, and the range is read through nxm_executions_by_update.
+-- taken from the new row's time, and the range is read through nxm_executions_by_update (hence the
+-- IS NOT NULL term, which lets SQLite use that partial index).
 CREATE TRIGGER IF NOT EXISTS nxm_ttl_sweep
 AFTER INSERT ON nxm_executions
 BEGIN
   DELETE FROM nxm_executions
-   WHERE updated_at < new.updated_at
+   WHERE updated_at IS NOT NULL
+     AND updated_at < new.updated_at
                       - 3600.0 * (SELECT CASE WHEN typeof(value) IN ('integer', 'real')
                                                AND value >= 0 THEN value ELSE 24 END
                                     FROM nxm_meta WHERE key = 'ttl_hours');

@@ -79,5 +79,12 @@ def test_the_sweep_also_runs_for_a_plan_recorded_by_begin(db):
 
 def test_cleanup_and_sweep_go_through_the_index_on_updated_at(db):
     value(db, "SELECT nxm_wal_append('a', '1', NULL, 5)")
-    plan = db.execute("EXPLAIN QUERY PLAN DELETE FROM nxm_executions WHERE updated_at < 0").fetchall()
+    # The WHERE of nxm_cleanup's DELETE (ext/connection.c) and of the sweep trigger (sql/schema.sql).
+    plan = db.execute("EXPLAIN QUERY PLAN DELETE FROM nxm_executions "
+                      "WHERE updated_at IS NOT NULL AND updated_at < 0").fetchall()
     assert any("nxm_executions_by_update" in row[-1] for row in plan)
+    sweep = value(db, "SELECT sql FROM sqlite_schema WHERE name = 'nxm_ttl_sweep'")
+    assert "WHERE updated_at IS NOT NULL\n     AND updated_at < new.updated_at" in sweep
+    # A plain scan reads the table, not the index every append moves its row in.
+    plan = db.execute("EXPLAIN QUERY PLAN SELECT execution_id FROM nxm_executions").fetchall()
+    assert not any("nxm_executions_by_update" in row[-1] for row in plan)

@@ -21,6 +21,7 @@ import pytest
 from forked_case import ROOT, connect, dump, run_case
 
 NXM_VERSION = re.search(r'#define NXM_VERSION "(.*)"', (ROOT / "ext" / "version.h").read_text()).group(1)
+SCHEMA_VERSION = int(re.search(r"#define NXM_SCHEMA_VERSION (\d+)", (ROOT / "ext" / "version.h").read_text()).group(1))
 REFUSAL = ("the nxm_ tables, indexes or triggers in this database differ from nxm's schema "
            "(altered or planted by someone else); refusing to use them")
 
@@ -116,14 +117,14 @@ def test_a_table_planted_as_nxm_pending_cannot_be_called(db):
 
 
 def test_a_newer_schema_version_is_refused_by_a_fresh_connection(db):
-    tamper(db, "UPDATE nxm_meta SET value = 2 WHERE key = 'schema_version'")
+    tamper(db, f"UPDATE nxm_meta SET value = {SCHEMA_VERSION + 1} WHERE key = 'schema_version'")
     for name, sql in ENTRY_POINTS:
         outcome = run_case(db, sql)
         assert outcome.crashed is None
         assert (outcome.error_name, outcome.message) == (
             "SQLITE_ERROR",
-            f"{name}: this database has nxm schema version 2; nxm {NXM_VERSION} understands version 1, "
-            "refusing to write to it"), sql
+            f"{name}: this database has nxm schema version {SCHEMA_VERSION + 1}; nxm {NXM_VERSION} understands "
+            f"versions up to {SCHEMA_VERSION}, refusing to write to it"), sql
         assert outcome.unchanged
 
 
