@@ -65,7 +65,6 @@ typedef struct NxmConnection {
   int wal_checked;        /* journal_mode=WAL is set, or cannot be */
   int schema_cookie;      /* schema_version at the last successful check */
   int schema_present;     /* nxm tables existed and matched at that check */
-  int schema_outdated;    /* ... as version 1 does: readable, upgraded by the next write */
   char *expected_catalog; /* sqlite_schema rows schema.sql creates, as one string */
   char *v1_catalog;       /* the same for sql/history/schema_v1.sql */
   char *reserved_names;   /* the names it uses, and the virtual tables', as a JSON array */

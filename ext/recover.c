@@ -159,7 +159,9 @@ static void recover(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     nxm_error_from_db(ctx, conn, rc, FUNCTION);
     return;
   }
+  /* An interrupt can fail SAVEPOINT after it has opened the transaction: then it is open. */
   int in_savepoint = nxm_run(conn, NXM_SQL_SAVEPOINT) == SQLITE_OK;
+  int must_roll_back = !in_savepoint && was_autocommit && !sqlite3_get_autocommit(conn->db);
 
   int present = 0;
   char *message = 0;
@@ -185,7 +187,7 @@ static void recover(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
   /* Give the snapshot back; a failed read may have left the savepoint unreleasable, and then the
   ** transaction the savepoint opened must not stay open. */
-  if (in_savepoint && nxm_run(conn, NXM_SQL_RELEASE) != SQLITE_OK) {
+  if (must_roll_back || (in_savepoint && nxm_run(conn, NXM_SQL_RELEASE) != SQLITE_OK)) {
     nxm_roll_back(conn, force_rollback, was_autocommit);
   }
   sqlite3_finalize(force_rollback);

@@ -10,12 +10,14 @@
 ** stepped to make it do so. Inside the caller's transaction that takes the caller's work with it,
 ** as SQLite does for any interrupted write.
 **
-** One case is left: a failed allocation after a call created the schema and before it could
-** prepare a new force_rollback (creating tables expires the old one). Nothing can end that
-** transaction until the caller's statement ends; it holds only part of the schema, since no row is
-** written before a fresh force_rollback is ready. The connection remembers it as stranded, and the
-** next nxm call ends it before anything else, so that its write lock or read snapshot is not held
-** longer than that.
+** One case is left: an interrupt or a failed allocation after a call created the schema and before
+** it could prepare a new force_rollback (creating tables expires the old one). Nothing can end that
+** transaction until the caller's statement ends. It holds only part of the schema, since no row is
+** written before a fresh force_rollback is ready, and schema.c treats such a part as a new database
+** whoever commits it. The connection remembers it as stranded, and its next nxm function call ends
+** it first: a transaction of nxm's own is committed, so that whatever the application ran on the
+** connection meanwhile, believing it autocommitted, is kept; a savepoint in the caller's
+** transaction is rolled back, the caller's transaction going on.
 */
 #include "nxm.h"
 
@@ -61,7 +63,7 @@ int nxm_end_stranded(NxmConnection *conn) {
   int rc = SQLITE_OK;
   if (!sqlite3_get_autocommit(conn->db)) {
     if (conn->stranded == NXM_STRANDED_TRANSACTION) {
-      rc = nxm_run(conn, NXM_SQL_ROLLBACK);
+      rc = nxm_run(conn, NXM_SQL_COMMIT);
     } else if (nxm_run(conn, NXM_SQL_ROLLBACK_TO) == SQLITE_OK) {
       rc = nxm_run(conn, NXM_SQL_RELEASE);
     } /* else the caller's transaction has ended since, and the savepoint with it */

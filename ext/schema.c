@@ -10,8 +10,10 @@
 ** application's own that merely starts with nxm_ is not looked at. The check runs again only when
 ** the database's schema cookie changes.
 **
-** A database exactly as version 1 made it (sql/history/schema_v1.sql, nxm 0.1.0) is read as it is
-** and upgraded by the first write, in that write's transaction.
+** Two more states are accepted. A database exactly as version 1 made it (nxm 0.1.0,
+** sql/history/schema_v1.sql) is used as it is; sql/upgrade_v1_to_v2.sql upgrades it in one
+** transaction, which nxm does not attempt inside the caller's statement. And a creation that
+** stopped part-way (some of the objects, no rows) is completed by the next write.
 */
 #include <string.h>
 
@@ -19,9 +21,6 @@
 #include "version.h"
 #include "schema_sql.h"    /* generated from sql/schema.sql: static const char nxm_schema_sql[] */
 #include "schema_v1_sql.h" /* from sql/history/schema_v1.sql: nxm_schema_v1_sql[] */
-
-#define NXM_STRINGIFY_(x) #x
-#define NXM_STRINGIFY(x) NXM_STRINGIFY_(x)
 
 /* ?1 is a JSON array of the reserved names, in lower case (SQLite's names ignore case). */
 #define CATALOG_SELECT                                                                             \
@@ -140,42 +139,70 @@ static int stored_schema_version(sqlite3 *db, sqlite3_int64 *version) {
   return rc;
 }
 
-/*
-** Brings a version 1 database, whose objects are exactly the ones sql/history/schema_v1.sql
-** creates, to the current version, in the caller's transaction: nxm_executions becomes a rowid
-** table with a partial index on updated_at (see sql/schema.sql for why). Its rows are copied
-** through a temporary table, with both triggers dropped, so that neither the sweep nor the
-** deletion of children runs; running schema.sql again then creates the sweep trigger.
-*/
-static int upgrade_from_v1(NxmConnection *conn) {
-  int rc = sqlite3_exec(conn->db,
-                        "CREATE TEMP TABLE nxm_upgrade AS SELECT * FROM main.nxm_executions; "
-                        "DROP TRIGGER main.nxm_executions_delete_children; "
-                        "DROP TRIGGER main.nxm_ttl_sweep; "
-                        "DROP TABLE main.nxm_executions",
-                        0, 0, 0);
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_exec(conn->db, nxm_schema_sql, 0, 0, 0);
+/* 1 when every line of `actual` is also a line of `expected`. */
+static int lines_within(const char *actual, const char *expected) {
+  for (const char *line = actual; *line != 0;) {
+    const char *end = strchr(line, '\n');
+    size_t length = end ? (size_t)(end - line) + 1 : strlen(line);
+    int found = 0;
+    for (const char *other = expected; *other != 0 && !found;) {
+      const char *other_end = strchr(other, '\n');
+      size_t other_length = other_end ? (size_t)(other_end - other) + 1 : strlen(other);
+      found = other_length == length && memcmp(line, other, length) == 0;
+      other += other_length;
+    }
+    if (!found) {
+      return 0;
+    }
+    line += length;
   }
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_exec(conn->db,
-                      "DROP TRIGGER main.nxm_ttl_sweep; "
-                      "INSERT INTO main.nxm_executions SELECT * FROM temp.nxm_upgrade; "
-                      "DROP TABLE temp.nxm_upgrade; "
-                      "UPDATE main.nxm_meta SET value = " NXM_STRINGIFY(NXM_SCHEMA_VERSION)
-                      " WHERE key = 'schema_version'",
-                      0, 0, 0);
+  return 1;
+}
+
+/* Whether `sql`, a SELECT 1 FROM one of nxm's tables, finds a row; a missing table has none. */
+static int has_rows(sqlite3 *db, const char *sql, int *rows) {
+  sqlite3_stmt *stmt = 0;
+  *rows = 0;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, 0);
+  if (rc != SQLITE_OK) {
+    return sqlite3_errcode(db) == SQLITE_ERROR ? SQLITE_OK : rc; /* no such table */
   }
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_exec(conn->db, nxm_schema_sql, 0, 0, 0);
-  }
+  rc = sqlite3_step(stmt);
+  *rows = rc == SQLITE_ROW;
+  rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? SQLITE_OK : sqlite3_reset(stmt);
+  sqlite3_finalize(stmt);
   return rc;
 }
 
 /*
-** Makes sure the nxm tables are usable. With `create`, a database without them gets them, and a
-** version 1 database is upgraded (the caller holds the write lock); without, a version 1 database
-** is read as it is. *present says whether they exist now. On a refusal, *message explains it
+** Whether `actual` is what a creation that stopped part-way leaves: some of schema.sql's objects,
+** each exactly as schema.sql makes it, no other version, and no row yet. The first write of a
+** connection creates the schema inside the caller's statement, and an interrupt or a failed
+** allocation there can leave it half done in a transaction that the caller may then commit (see
+** rollback.c). Such a database is treated as new: reads find nothing, the next write creates the
+** rest. With rows in it, the same objects are a schema someone altered, and refused.
+*/
+static int unfinished_creation(NxmConnection *conn, const char *actual, sqlite3_int64 version,
+                               int *unfinished) {
+  *unfinished = 0;
+  if (!(version == 0 || version == NXM_SCHEMA_VERSION) ||
+      !lines_within(actual, conn->expected_catalog)) {
+    return SQLITE_OK;
+  }
+  int executions = 0, results = 0;
+  int rc = has_rows(conn->db, "SELECT 1 FROM main.nxm_executions LIMIT 1", &executions);
+  if (rc == SQLITE_OK) {
+    rc = has_rows(conn->db, "SELECT 1 FROM main.nxm_results LIMIT 1", &results);
+  }
+  *unfinished = rc == SQLITE_OK && !executions && !results;
+  return rc;
+}
+
+/*
+** Makes sure the nxm tables are usable. With `create`, a database without them, or with a creation
+** left unfinished, gets them (the caller holds the write lock). A version 1 database (nxm 0.1.0,
+** exactly as sql/history/schema_v1.sql makes it) is used as it is: sql/upgrade_v1_to_v2.sql
+** upgrades it. *present says whether the tables exist now. On a refusal, *message explains it
 ** (sqlite3_free it) and the result is SQLITE_ERROR.
 */
 int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **message) {
@@ -186,76 +213,73 @@ int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **mess
   if (rc != SQLITE_OK) {
     return rc;
   }
-  if (cookie == conn->schema_cookie && (conn->schema_present || !create) &&
-      !(create && conn->schema_outdated)) {
+  if (cookie == conn->schema_cookie && (conn->schema_present || !create)) {
     *present = conn->schema_present;
     return SQLITE_OK;
   }
 
   char *actual = 0;
   sqlite3_int64 version = 0;
-  int outdated = 0;
+  int usable = 0, unfinished = 0;
   if (conn->expected_catalog == 0) {
     rc = catalog_of(conn, nxm_schema_sql, &conn->expected_catalog);
   }
   if (rc == SQLITE_OK) {
     rc = read_catalog(conn->db, conn->reserved_names, &actual);
   }
-  if (rc == SQLITE_OK && actual == 0 && create) {
-    rc = sqlite3_exec(conn->db, nxm_schema_sql, 0, 0, 0);
-    if (rc == SQLITE_OK) {
-      rc = read_catalog(conn->db, conn->reserved_names, &actual);
-    }
-  }
   if (rc == SQLITE_OK && actual != 0) {
     rc = stored_schema_version(conn->db, &version);
   }
-  if (rc == SQLITE_OK && version == 1) {
+  if (rc == SQLITE_OK && actual != 0 && version == 1) {
     if (conn->v1_catalog == 0) {
       rc = catalog_of(conn, nxm_schema_v1_sql, &conn->v1_catalog);
     }
-    if (rc == SQLITE_OK && strcmp(actual, conn->v1_catalog) == 0) {
-      if (!create) {
-        outdated = 1;
-      } else if ((rc = upgrade_from_v1(conn)) == SQLITE_OK) {
-        sqlite3_free(actual);
-        actual = 0;
-        rc = read_catalog(conn->db, conn->reserved_names, &actual);
-        if (rc == SQLITE_OK) {
-          rc = stored_schema_version(conn->db, &version);
-        }
-      }
+    usable = rc == SQLITE_OK && strcmp(actual, conn->v1_catalog) == 0;
+  } else if (rc == SQLITE_OK && actual != 0) {
+    usable = version == NXM_SCHEMA_VERSION && strcmp(actual, conn->expected_catalog) == 0;
+    if (!usable) {
+      rc = unfinished_creation(conn, actual, version, &unfinished);
     }
   }
-  if (rc == SQLITE_OK && create) {
-    rc = schema_cookie(conn, &cookie); /* creating or upgrading changed it */
+  if (rc == SQLITE_OK && create && (actual == 0 || unfinished)) {
+    rc = sqlite3_exec(conn->db, nxm_schema_sql, 0, 0, 0);
+    sqlite3_free(actual);
+    actual = 0;
+    if (rc == SQLITE_OK) {
+      rc = read_catalog(conn->db, conn->reserved_names, &actual);
+    }
+    if (rc == SQLITE_OK && actual != 0) {
+      rc = stored_schema_version(conn->db, &version);
+    }
+    usable = rc == SQLITE_OK && actual != 0 && version == NXM_SCHEMA_VERSION &&
+             strcmp(actual, conn->expected_catalog) == 0;
+    unfinished = 0;
+    if (rc == SQLITE_OK) {
+      rc = schema_cookie(conn, &cookie); /* creating changed it */
+    }
   }
   if (rc != SQLITE_OK) {
     sqlite3_free(actual);
     return rc;
   }
 
-  if (actual != 0) {
-    const char *expected = conn->expected_catalog;
-    int refused = !outdated && (version != NXM_SCHEMA_VERSION || strcmp(actual, expected) != 0);
+  if (actual != 0 && !usable && !unfinished) {
     if (version > NXM_SCHEMA_VERSION) {
       *message = sqlite3_mprintf("this database has nxm schema version %lld; nxm " NXM_VERSION
                                  " understands versions up to %d, refusing to write to it",
                                  version, NXM_SCHEMA_VERSION);
-    } else if (refused) {
+    } else {
       *message = sqlite3_mprintf(
           "the nxm_ tables, indexes or triggers in this database differ from nxm's schema "
           "(altered or planted by someone else); refusing to use them");
     }
     sqlite3_free(actual);
-    if (refused) {
-      conn->schema_cookie = -1;
-      return *message != 0 ? SQLITE_ERROR : SQLITE_NOMEM;
-    }
-    *present = 1;
+    conn->schema_cookie = -1;
+    return *message != 0 ? SQLITE_ERROR : SQLITE_NOMEM;
   }
+  sqlite3_free(actual);
+  *present = usable;
   conn->schema_cookie = cookie;
   conn->schema_present = *present;
-  conn->schema_outdated = outdated;
   return SQLITE_OK;
 }

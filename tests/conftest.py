@@ -61,10 +61,10 @@ def dump(path):
         conn.close()
 
 
-def shell(*args, input=None):
-    """Runs the stock sqlite3 shell; returns (returncode, stdout, stderr)."""
+def shell(*args, input=None, cwd=None):
+    """Runs the stock sqlite3 shell (in `cwd`); returns (returncode, stdout, stderr)."""
     done = subprocess.run(["sqlite3", *args], input=input, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, cwd=cwd)
     return done.returncode, done.stdout, done.stderr
 
 

@@ -8,21 +8,28 @@ import threading
 from conftest import connect, dump, value
 
 
+def interrupt_after(conn, steps):
+    """Makes `conn` interrupt itself after `steps` VM steps of the next statement (sqlite3_interrupt, which
+    stays in force until that statement ends); returns a function that removes the handler."""
+    calls = {"n": 0}
+
+    def handler():
+        calls["n"] += 1
+        if calls["n"] == steps:
+            conn.interrupt()
+        return 0
+
+    conn.set_progress_handler(handler, 1)
+    return lambda: conn.set_progress_handler(None, 1)
+
+
 def test_an_interrupt_at_any_step_of_an_append_writes_nothing_and_ends_the_transaction(db, db_path):
     value(db, "SELECT nxm_wal_begin('e', json_array('a', 'b', 'c'))")
     other = connect(db_path, timeout=0)
     interrupted = 0
     for after in range(1, 2000, 7):
         before = dump(db_path)
-        calls = {"n": 0}
-
-        def handler():
-            calls["n"] += 1
-            if calls["n"] == after:
-                db.interrupt()  # stays in force until the outer SELECT ends
-            return 0
-
-        db.set_progress_handler(handler, 1)
+        done = interrupt_after(db, after)
         try:
             value(db, "SELECT nxm_wal_append('e', '\"x\"', NULL, NULL, 'B', 'M', 'b')")
             succeeded = True
@@ -30,7 +37,7 @@ def test_an_interrupt_at_any_step_of_an_append_writes_nothing_and_ends_the_trans
             assert str(error) == "interrupted" or str(error).startswith("nxm_wal_append: ")
             succeeded = False
         finally:
-            db.set_progress_handler(None, 1)
+            done()
         assert not db.in_transaction
         if succeeded:
             break
@@ -102,3 +109,98 @@ def test_interrupts_from_another_thread_never_leave_a_half_written_execution(db_
     assert value(check, "SELECT count(*) FROM nxm_results") >= acknowledged
     assert consistent(check)
     assert value(check, "PRAGMA integrity_check") == "ok"
+
+
+def test_an_interrupted_first_write_keeps_what_the_application_ran_meanwhile(tmp_path):
+    """The first write creates the schema inside the caller's statement; interrupted after that and before nxm
+    can prepare its rollback again, its transaction stays open (ext/rollback.c). The application's next
+    statement, which it believes autocommitted, runs inside it: the next nxm call commits it, with the part of
+    the schema, which nxm then completes. Nothing the application was told succeeded is lost."""
+    stranded = 0
+    for steps in range(1, 1500, 3):
+        path = str(tmp_path / f"first-{steps}.db")
+        conn = connect(path)
+        conn.isolation_level = None
+        conn.execute("CREATE TABLE orders (note TEXT)")
+        done = interrupt_after(conn, steps)
+        try:
+            value(conn, "SELECT nxm_wal_append('e0', '1', NULL, 5)")
+            first = True
+        except sqlite3.OperationalError as error:
+            assert str(error) == "interrupted" or str(error).startswith("nxm_wal_append: ")
+            first = False
+        finally:
+            done()
+        if conn.in_transaction:
+            stranded += 1
+        conn.execute("INSERT INTO orders VALUES ('paid')")
+        # 2 when the first call had committed before the interrupt landed (see the top of this file).
+        completed = value(conn, "SELECT nxm_wal_append('e0', '2', NULL, 5)")
+        assert completed == 2 or (completed == 1 and not first)
+        assert not conn.in_transaction
+        conn.close()
+        check = connect(path)
+        assert check.execute("SELECT note FROM orders").fetchall() == [("paid",)]
+        assert value(check, "SELECT count(*) FROM nxm_results") == completed
+        assert value(check, "PRAGMA integrity_check") == "ok"
+        check.close()
+        if first:
+            break
+    assert stranded > 0  # the case this test is about did happen
+
+
+def test_an_interrupted_first_write_inside_the_callers_transaction_can_be_committed(tmp_path):
+    """Inside the caller's transaction an interrupted write rolls the whole transaction back, as SQLite does for
+    any interrupted write; but when it cannot (the schema was just created), the part of the schema stays in
+    nxm's savepoint. If the caller commits that, nxm reads the database as new and the next write completes
+    it."""
+    kept = 0
+    for steps in range(1, 1500, 7):
+        path = str(tmp_path / f"caller-{steps}.db")
+        conn = connect(path)
+        conn.isolation_level = None
+        conn.execute("CREATE TABLE orders (note TEXT)")
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO orders VALUES ('paid')")
+        done = interrupt_after(conn, steps)
+        try:
+            value(conn, "SELECT nxm_wal_append('e0', '1', NULL, 5)")
+            first = True
+        except sqlite3.OperationalError:
+            first = False
+        finally:
+            done()
+        still_open = conn.in_transaction
+        if still_open:
+            kept += not first
+            conn.execute("COMMIT")
+        conn.close()
+        check = connect(path)
+        completed = value(check, "SELECT nxm_wal_append('e0', '2', NULL, 5)")
+        assert completed == 2 or (completed == 1 and not first)
+        assert value(check, "SELECT count(*) FROM nxm_results") == completed
+        assert check.execute("SELECT note FROM orders").fetchall() == ([("paid",)] if still_open else [])
+        check.close()
+        if first:
+            break
+    assert kept > 0  # the case this test is about did happen
+
+
+def test_an_interrupted_recover_leaves_no_transaction_open(db, db_path):
+    value(db, "SELECT nxm_wal_append('e', '1', NULL, 5)")
+    db.execute("SELECT * FROM nxm_progress").fetchall()  # caches nxm's statements on this connection
+    other = connect(db_path, timeout=0)
+    for steps in range(1, 200):
+        done = interrupt_after(db, steps)
+        try:
+            value(db, "SELECT nxm_recover('e')")
+            break
+        except sqlite3.OperationalError as error:
+            assert str(error) == "interrupted" or str(error).startswith("nxm_recover: ")
+        finally:
+            done()
+        assert not db.in_transaction, f"after {steps} steps"
+        # The write lock is free and an append is committed.
+        assert value(other, "SELECT nxm_ttl(24)") == 24
+    assert value(db, "SELECT nxm_wal_append('e', '2')") == 2
+    assert value(other, "SELECT count(*) FROM nxm_results") == 2

@@ -1,14 +1,16 @@
-"""test_schema_upgrade.py - databases made by nxm 0.1.0 (schema version 1) are read as they are and upgraded by
-the first write.
+"""test_schema_upgrade.py - databases made by nxm 0.1.0 (schema version 1), and creations of the schema that
+stopped part-way.
 
 Version 2 made nxm_executions a rowid table with a partial index on updated_at, so that a statement that scans
 it while appending meets each row once (sql/schema.sql). A version 1 database is built here with plain SQL from
 sql/history/schema_v1.sql, with rows as nxm 0.1.0 wrote them. Expected:
-  * reads (nxm_recover, nxm_progress, nxm_pending) work on it and change no byte;
-  * the first write upgrades it in its own transaction: the schema is then exactly a new database's, every
-    row is kept, and neither trigger runs during the copy (no sweep, no deletion of results);
+  * nxm reads and writes it as it is, and it stays at version 1;
+  * sql/upgrade_v1_to_v2.sql, run in the stock shell, upgrades it in one transaction: the schema is then
+    exactly a new database's, every row is kept, neither trigger runs during the copy, tables of the
+    application's that reference nxm_executions are untouched; any other database is refused, unchanged;
   * a version 1 database that someone altered is refused like any other altered schema;
-  * an upgrade that fails leaves the file as it was.
+  * part of schema.sql's objects with no rows (what an interrupted first write can leave, once committed) is
+    read as a new database and completed by the next write.
 Run with: /usr/bin/python3 -m pytest tests/test_schema_upgrade.py   (needs `make` first: build/nxm.so)
 """
 
@@ -18,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import SQL_DIR, connect, dump, value
+from conftest import SQL_DIR, connect, dump, shell, value
 
 V1_SCHEMA = os.path.join(SQL_DIR, "history", "schema_v1.sql")
 CATALOG = ("SELECT type, name, tbl_name, sql FROM sqlite_schema "
@@ -68,6 +70,20 @@ def new_database_catalog(tmp_path):
     return catalog
 
 
+def assert_refused_after(path, alteration):
+    """After `alteration` (plain SQL), a write and a read are refused as an altered schema; nothing changes."""
+    plain = sqlite3.connect(path)
+    plain.executescript(alteration)
+    plain.close()
+    before = dump(path)
+    conn = connect(path)
+    for sql in ("SELECT nxm_wal_append('e1', '1')", "SELECT nxm_recover('e1')"):
+        with pytest.raises(sqlite3.OperationalError, match="differ from nxm's schema"):
+            value(conn, sql)
+    conn.close()
+    assert dump(path) == before
+
+
 def test_a_version_1_database_is_read_as_it_is(tmp_path):
     path = str(tmp_path / "v1.db")
     make_v1_database(path)
@@ -83,44 +99,72 @@ def test_a_version_1_database_is_read_as_it_is(tmp_path):
     assert open(path, "rb").read() == before
 
 
-def test_the_first_write_upgrades_a_version_1_database_and_keeps_every_row(tmp_path):
+def upgrade(path):
+    """The README's command, run where it says: the directory that holds sql/."""
+    return shell(os.path.abspath(path), ".read sql/upgrade_v1_to_v2.sql", cwd=os.path.dirname(SQL_DIR))
+
+
+def test_a_version_1_database_is_written_as_it_is(tmp_path):
+    path = str(tmp_path / "v1.db")
+    make_v1_database(path, idle_hours=48)
+    conn = connect(path)
+    catalog = conn.execute(CATALOG).fetchall()
+    assert value(conn, "SELECT nxm_wal_append('e1', '{\"score\":3}', NULL, NULL, NULL, NULL, 't3')") == 2
+    assert value(conn, "SELECT nxm_wal_append('e4', '1', NULL, 2)") == 1  # a new execution: its sweep runs
+    assert value(conn, "SELECT group_concat(execution_id) FROM (SELECT execution_id FROM nxm_executions "
+                       "ORDER BY 1)") == "e1,e2,e4"
+    assert value(conn, "SELECT nxm_cleanup()") == 0
+    assert conn.execute(CATALOG).fetchall() == catalog
+    assert value(conn, "SELECT value FROM nxm_meta WHERE key = 'schema_version'") == 1
+    conn.close()
+
+
+def test_the_upgrade_script_keeps_every_row_and_gives_a_new_databases_schema(tmp_path):
     path = str(tmp_path / "v1.db")
     make_v1_database(path, idle_hours=48)
     plain = sqlite3.connect(path)
+    plain.executescript("PRAGMA foreign_keys = ON; CREATE TABLE invoices (execution_id TEXT REFERENCES "
+                        "nxm_executions ON DELETE CASCADE); INSERT INTO invoices VALUES ('e1'), ('idle');")
     rows_before = rows(plain)
     plain.close()
     conn = connect(path)
-    recovered_before = value(conn, "SELECT nxm_recover('e2')")
+    recovered_before = [value(conn, "SELECT nxm_recover(?)", e) for e in ("e1", "e2")]
+    conn.close()
 
-    # An append to an existing execution inserts no execution row, so no sweep is due: 'idle', two days
-    # old, must outlive the upgrade, which copies every row with both triggers dropped.
-    assert value(conn, "SELECT nxm_wal_append('e1', '{\"score\":3}', NULL, NULL, NULL, NULL, 't3')") == 2
+    code, out, err = upgrade(path)
+    assert (code, out, err) == (0, "", "")
 
+    conn = connect(path)
     assert value(conn, "SELECT value FROM nxm_meta WHERE key = 'schema_version'") == 2
     assert conn.execute(CATALOG).fetchall() == new_database_catalog(tmp_path)
-    after = rows(conn)
-    assert after["nxm_tasks"] == rows_before["nxm_tasks"]
-    assert after["nxm_meta"] == rows_before["nxm_meta"]
-    assert after["nxm_results"][:3] == rows_before["nxm_results"]
-    assert [r[:4] for r in after["nxm_results"][3:]] == [(4, "e1", "t3", None)]
-    assert after["nxm_executions"][1:] == rows_before["nxm_executions"][1:]  # e2 and 'idle' as they were
-    assert after["nxm_executions"][0][:6] == ("e1", 2, 3, 3, 3, 2)  # completed stays 2 (<= done): 3 recorded
-    assert value(conn, "SELECT nxm_recover('e2')") == recovered_before
+    assert rows(conn) == rows_before  # 'idle', two days old, was not swept by the copy
+    assert [value(conn, "SELECT nxm_recover(?)", e) for e in ("e1", "e2")] == recovered_before
+    assert conn.execute("SELECT * FROM invoices").fetchall() == [("e1",), ("idle",)]
     assert value(conn, "PRAGMA integrity_check") == "ok"
-    assert conn.execute("SELECT name FROM temp.sqlite_schema").fetchall() == []
-
-    # Now the sweep works as in any version 2 database: a new execution takes 'idle' with it.
-    value(conn, "SELECT nxm_wal_append('e3', '1', NULL, 1)")
-    assert value(conn, "SELECT group_concat(execution_id) FROM nxm_executions") == "e1,e2,e3"
-    assert value(conn, "SELECT count(*) FROM nxm_results WHERE execution_id = 'idle'") == 0
+    # Now a write works as in any version 2 database, and a new execution's sweep takes 'idle'.
+    assert value(conn, "SELECT nxm_wal_append('e3', '1', NULL, 1)") == 1
+    assert value(conn, "SELECT group_concat(execution_id) FROM (SELECT execution_id FROM nxm_executions "
+                       "ORDER BY 1)") == "e1,e2,e3"
     conn.close()
+
+
+def test_the_upgrade_script_refuses_a_database_that_is_not_at_version_1(tmp_path):
+    path = str(tmp_path / "v2.db")
+    conn = connect(path)
+    value(conn, "SELECT nxm_wal_append('e1', '1', NULL, 3)")
+    conn.close()
+    before = dump(path)
+    code, _, err = upgrade(path)
+    assert code != 0
+    assert "CHECK constraint failed: nxm: this database is not at schema version 1" in err
+    assert dump(path) == before
 
 
 def test_a_scan_of_an_upgraded_database_appends_once_per_row(tmp_path):
     path = str(tmp_path / "v1.db")
     make_v1_database(path)
+    assert upgrade(path)[0] == 0
     conn = connect(path)
-    value(conn, "SELECT nxm_ttl(24)")  # a write: it upgrades
     called = conn.execute("SELECT execution_id, nxm_wal_append(execution_id, '0', NULL, NULL, NULL, NULL, 's') "
                           "FROM nxm_executions").fetchall()
     assert sorted(row[0] for row in called) == ["e1", "e2", "idle"]
@@ -130,32 +174,40 @@ def test_a_scan_of_an_upgraded_database_appends_once_per_row(tmp_path):
 def test_an_altered_version_1_database_is_refused_and_left_alone(tmp_path):
     path = str(tmp_path / "v1.db")
     make_v1_database(path)
+    assert_refused_after(path, "CREATE INDEX nxm_results_by_model ON nxm_results (model)")
+
+
+# A creation that stopped part-way: the first statements of schema.sql, as an interrupted first write leaves
+# them once something commits its transaction.
+def schema_prefix(statements):
+    parts, current = [], ""
+    with open(os.path.join(SQL_DIR, "schema.sql")) as schema:
+        for line in schema:
+            current += line
+            if sqlite3.complete_statement(current):
+                parts.append(current)
+                current = ""
+    return "".join(parts[:statements])
+
+
+@pytest.mark.parametrize("statements", [1, 2, 3, 5, 8])
+def test_a_creation_that_stopped_part_way_is_read_as_new_and_completed_by_the_next_write(tmp_path, statements):
+    path = str(tmp_path / "part.db")
     plain = sqlite3.connect(path)
-    plain.execute("CREATE INDEX nxm_results_by_model ON nxm_results (model)")
-    plain.commit()
+    plain.executescript(schema_prefix(statements))
     plain.close()
-    before = dump(path)
     conn = connect(path)
-    for sql in ("SELECT nxm_wal_append('e1', '1')", "SELECT nxm_recover('e1')"):
-        with pytest.raises(sqlite3.OperationalError, match="differ from nxm's schema"):
-            value(conn, sql)
-    conn.close()
-    assert dump(path) == before
-
-
-def test_an_upgrade_that_fails_changes_nothing_and_the_next_one_succeeds(tmp_path):
-    path = str(tmp_path / "v1.db")
-    make_v1_database(path)
-    before = dump(path)
-    conn = connect(path)
-    conn.execute("CREATE TEMP TABLE nxm_upgrade (x)")  # the name the upgrade copies through
-    with pytest.raises(sqlite3.OperationalError,
-                       match="^nxm_wal_append: table nxm_upgrade already exists$"):
-        value(conn, "SELECT nxm_wal_append('e1', '1')")
-    assert conn.in_transaction is False
-    conn.close()
-    assert dump(path) == before
-    conn = connect(path)
-    assert value(conn, "SELECT nxm_wal_append('e1', '1')") == 2
+    assert value(conn, "SELECT nxm_recover('e1')") is None
+    assert conn.execute("SELECT * FROM nxm_progress").fetchall() == []
+    assert value(conn, "SELECT nxm_wal_append('e1', '1', NULL, 2)") == 1
+    assert conn.execute(CATALOG).fetchall() == new_database_catalog(tmp_path)
     assert value(conn, "SELECT value FROM nxm_meta WHERE key = 'schema_version'") == 2
     conn.close()
+
+
+def test_part_of_the_schema_with_rows_in_it_is_refused(tmp_path):
+    path = str(tmp_path / "part.db")
+    conn = connect(path)
+    value(conn, "SELECT nxm_wal_append('e1', '1', NULL, 2)")
+    conn.close()
+    assert_refused_after(path, "DROP TRIGGER nxm_ttl_sweep")
