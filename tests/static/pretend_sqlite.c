@@ -6,7 +6,7 @@
 ** load-time check can be seen from a real client without building an old SQLite:
 **
 **   LD_PRELOAD=build/pretend_sqlite.so sqlite3 :memory: '.load build/nxm'
-**   Error: error during initialization: nxm 0.1.0 needs SQLite 3.38.0 or newer; this process runs
+**   Error: error during initialization: nxm 0.2.0 needs SQLite 3.38.0 or newer; this process runs
 **   SQLite 3.37.2
 **
 ** Only the version report changes; the library underneath is still the system's.
