@@ -92,7 +92,7 @@ static void ttl(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (argc == 0) {
     int present = 0;
     char *message = 0;
-    int rc = nxm_schema_ensure(conn, 0, &present, &message);
+    int rc = nxm_schema_ensure(conn, 0, 0, &present, &message);
     if (rc == SQLITE_OK) {
       rc = nxm_ttl_hours(conn, present, &hours);
     }

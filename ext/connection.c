@@ -39,6 +39,9 @@ static const char *const statement_sql[NXM_SQL_COUNT] = {
     [NXM_SQL_ROLLBACK] = "ROLLBACK",
     [NXM_SQL_SAVEPOINT] = "SAVEPOINT nxm",
     [NXM_SQL_RELEASE] = "RELEASE nxm",
+    /* Around creating the schema: marks the transaction a stranded creation belongs to. */
+    [NXM_SQL_SAVEPOINT_SCHEMA] = "SAVEPOINT nxm_schema",
+    [NXM_SQL_RELEASE_SCHEMA] = "RELEASE nxm_schema",
     [NXM_SQL_ROLLBACK_TO] = "ROLLBACK TO nxm",
     /* Writes nothing, but a writing statement takes the write lock, waiting like BEGIN IMMEDIATE
     ** when the transaction has not read yet. */

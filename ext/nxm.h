@@ -28,6 +28,8 @@ typedef enum NxmStatementId {
   NXM_SQL_ROLLBACK,
   NXM_SQL_SAVEPOINT,
   NXM_SQL_RELEASE,
+  NXM_SQL_SAVEPOINT_SCHEMA,
+  NXM_SQL_RELEASE_SCHEMA,
   NXM_SQL_ROLLBACK_TO,
   NXM_SQL_TAKE_WRITE_LOCK,
   NXM_SQL_SCHEMA_COOKIE,
@@ -121,7 +123,8 @@ int nxm_write_end(sqlite3_context *ctx, NxmConnection *conn, const char *functio
                   NxmWriteScope *scope, int rc);
 
 /* schema.c */
-int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **message);
+int nxm_schema_ensure(NxmConnection *conn, int create, sqlite3_stmt **force_rollback, int *present,
+                      char **message);
 
 /* utf8.c */
 int nxm_utf8_invalid_at(const char *text, int bytes);

@@ -79,7 +79,7 @@ static int progress_filter(sqlite3_vtab_cursor *base, int plan, const char *plan
   int present = 0;
   char *message = 0;
   double ttl_hours = 0;
-  int rc = nxm_schema_ensure(conn, 0, &present, &message);
+  int rc = nxm_schema_ensure(conn, 0, 0, &present, &message);
   if (rc != SQLITE_OK) {
     rc = nxm_vtab_fail(base->pVtab, rc, message);
     sqlite3_free(message);

@@ -167,7 +167,7 @@ static void recover(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   char *message = 0;
   char *document = 0;
   sqlite3_uint64 length = 0;
-  rc = nxm_schema_ensure(conn, 0, &present, &message);
+  rc = nxm_schema_ensure(conn, 0, 0, &present, &message);
   if (rc == SQLITE_OK && present && hours < 0) {
     rc = nxm_ttl_hours(conn, present, &hours);
   }

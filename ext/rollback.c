@@ -14,10 +14,12 @@
 ** it could prepare a new force_rollback (creating tables expires the old one). Nothing can end that
 ** transaction until the caller's statement ends. It holds only part of the schema, since no row is
 ** written before a fresh force_rollback is ready, and schema.c treats such a part as a new database
-** whoever commits it. The connection remembers it as stranded, and its next nxm function call ends
-** it first: a transaction of nxm's own is committed, so that whatever the application ran on the
-** connection meanwhile, believing it autocommitted, is kept; a savepoint in the caller's
-** transaction is rolled back, the caller's transaction going on.
+** whoever commits it. The connection remembers it as stranded, and the next nxm call that opens a
+** transaction ends it first, if it is still the same one: the savepoint nxm_schema, opened around
+** the creation, is then still there. A transaction of nxm's own is committed, so that whatever the
+** application ran meanwhile, believing it autocommitted, is kept; in the caller's transaction the
+** savepoints are released, the caller's transaction going on with its later work. If the
+** application has ended the transaction since, there is nothing left to do.
 */
 #include "nxm.h"
 
@@ -60,13 +62,18 @@ int nxm_end_stranded(NxmConnection *conn) {
   if (conn->stranded == 0) {
     return SQLITE_OK;
   }
-  int rc = SQLITE_OK;
-  if (!sqlite3_get_autocommit(conn->db)) {
-    if (conn->stranded == NXM_STRANDED_TRANSACTION) {
-      rc = nxm_run(conn, NXM_SQL_COMMIT);
-    } else if (nxm_run(conn, NXM_SQL_ROLLBACK_TO) == SQLITE_OK) {
-      rc = nxm_run(conn, NXM_SQL_RELEASE);
-    } /* else the caller's transaction has ended since, and the savepoint with it */
+  if (sqlite3_get_autocommit(conn->db)) {
+    conn->stranded = 0; /* the application has ended it */
+    return SQLITE_OK;
+  }
+  int rc = nxm_run(conn, NXM_SQL_RELEASE_SCHEMA);
+  if (rc == SQLITE_ERROR) {
+    conn->stranded = 0; /* no such savepoint: ended since, and this is another transaction */
+    return SQLITE_OK;
+  }
+  if (rc == SQLITE_OK) {
+    rc = nxm_run(conn,
+                 conn->stranded == NXM_STRANDED_TRANSACTION ? NXM_SQL_COMMIT : NXM_SQL_RELEASE);
   }
   if (rc == SQLITE_OK) {
     conn->stranded = 0;

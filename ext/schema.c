@@ -22,6 +22,9 @@
 #include "schema_sql.h"    /* generated from sql/schema.sql: static const char nxm_schema_sql[] */
 #include "schema_v1_sql.h" /* from sql/history/schema_v1.sql: nxm_schema_v1_sql[] */
 
+#define NXM_STRINGIFY_(x) #x
+#define NXM_STRINGIFY(x) NXM_STRINGIFY_(x)
+
 /* ?1 is a JSON array of the reserved names, in lower case (SQLite's names ignore case). */
 #define CATALOG_SELECT                                                                             \
   "SELECT type, name, tbl_name, coalesce(sql, '') FROM main.sqlite_schema "                        \
@@ -49,7 +52,7 @@ static int read_catalog(sqlite3 *db, const char *reserved_names, char **out) {
     for (int column = 0; column < 4; column++) {
       sqlite3_str_appendf(catalog, "%s\x1f", (const char *)sqlite3_column_text(stmt, column));
     }
-    sqlite3_str_appendchar(catalog, 1, '\n');
+    sqlite3_str_appendchar(catalog, 1, '\x1e'); /* one record per object; SQL text has newlines */
     rows++;
   }
   sqlite3_finalize(stmt);
@@ -139,22 +142,20 @@ static int stored_schema_version(sqlite3 *db, sqlite3_int64 *version) {
   return rc;
 }
 
-/* 1 when every line of `actual` is also a line of `expected`. */
-static int lines_within(const char *actual, const char *expected) {
-  for (const char *line = actual; *line != 0;) {
-    const char *end = strchr(line, '\n');
-    size_t length = end ? (size_t)(end - line) + 1 : strlen(line);
+/* 1 when every object (record) of the catalog `actual` is also one of `expected`. */
+static int objects_within(const char *actual, const char *expected) {
+  for (const char *object = actual; *object != 0;) {
+    size_t length = strcspn(object, "\x1e") + 1;
     int found = 0;
     for (const char *other = expected; *other != 0 && !found;) {
-      const char *other_end = strchr(other, '\n');
-      size_t other_length = other_end ? (size_t)(other_end - other) + 1 : strlen(other);
-      found = other_length == length && memcmp(line, other, length) == 0;
+      size_t other_length = strcspn(other, "\x1e") + 1;
+      found = other_length == length && memcmp(object, other, length) == 0;
       other += other_length;
     }
     if (!found) {
       return 0;
     }
-    line += length;
+    object += length;
   }
   return 1;
 }
@@ -186,26 +187,55 @@ static int unfinished_creation(NxmConnection *conn, const char *actual, sqlite3_
                                int *unfinished) {
   *unfinished = 0;
   if (!(version == 0 || version == NXM_SCHEMA_VERSION) ||
-      !lines_within(actual, conn->expected_catalog)) {
+      !objects_within(actual, conn->expected_catalog)) {
     return SQLITE_OK;
   }
-  int executions = 0, results = 0;
-  int rc = has_rows(conn->db, "SELECT 1 FROM main.nxm_executions LIMIT 1", &executions);
-  if (rc == SQLITE_OK) {
-    rc = has_rows(conn->db, "SELECT 1 FROM main.nxm_results LIMIT 1", &results);
+  static const char *const any_row[] = {
+      "SELECT 1 FROM main.nxm_executions LIMIT 1",
+      "SELECT 1 FROM main.nxm_results LIMIT 1",
+      "SELECT 1 FROM main.nxm_tasks LIMIT 1",
+      /* the rows schema.sql inserts, with its values, and no other */
+      "SELECT 1 FROM main.nxm_meta WHERE NOT ((key = 'schema_version' AND value IS " NXM_STRINGIFY(
+          NXM_SCHEMA_VERSION) ") OR (key = 'ttl_hours' AND value IS 24.0)) LIMIT 1",
+  };
+  int rc = SQLITE_OK, rows = 0;
+  for (size_t i = 0; i < sizeof(any_row) / sizeof(any_row[0]) && rc == SQLITE_OK && !rows; i++) {
+    rc = has_rows(conn->db, any_row[i], &rows);
   }
-  *unfinished = rc == SQLITE_OK && !executions && !results;
+  *unfinished = rc == SQLITE_OK && !rows;
+  return rc;
+}
+
+/*
+** Runs schema.sql inside the savepoint nxm_schema. With `force_rollback`, a new one is prepared
+** before the savepoint is released: creating tables expires the old one, and if an interrupt or a
+** failed allocation stops this before the new one is ready, the transaction is stranded with the
+** savepoint still open, which is how rollback.c recognises it later (see there).
+*/
+static int create_schema(NxmConnection *conn, sqlite3_stmt **force_rollback) {
+  int rc = nxm_run(conn, NXM_SQL_SAVEPOINT_SCHEMA);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_exec(conn->db, nxm_schema_sql, 0, 0, 0);
+  }
+  if (rc == SQLITE_OK && force_rollback != 0) {
+    rc = nxm_force_rollback_prepare(conn, force_rollback);
+  }
+  if (rc == SQLITE_OK) {
+    rc = nxm_run(conn, NXM_SQL_RELEASE_SCHEMA);
+  }
   return rc;
 }
 
 /*
 ** Makes sure the nxm tables are usable. With `create`, a database without them, or with a creation
-** left unfinished, gets them (the caller holds the write lock). A version 1 database (nxm 0.1.0,
+** left unfinished, gets them (the caller holds the write lock; see create_schema for
+** `force_rollback`, which may be 0). A version 1 database (nxm 0.1.0,
 ** exactly as sql/history/schema_v1.sql makes it) is used as it is: sql/upgrade_v1_to_v2.sql
 ** upgrades it. *present says whether the tables exist now. On a refusal, *message explains it
 ** (sqlite3_free it) and the result is SQLITE_ERROR.
 */
-int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **message) {
+int nxm_schema_ensure(NxmConnection *conn, int create, sqlite3_stmt **force_rollback, int *present,
+                      char **message) {
   *present = 0;
   *message = 0;
   int cookie = 0;
@@ -242,7 +272,7 @@ int nxm_schema_ensure(NxmConnection *conn, int create, int *present, char **mess
     }
   }
   if (rc == SQLITE_OK && create && (actual == 0 || unfinished)) {
-    rc = sqlite3_exec(conn->db, nxm_schema_sql, 0, 0, 0);
+    rc = create_schema(conn, force_rollback);
     sqlite3_free(actual);
     actual = 0;
     if (rc == SQLITE_OK) {

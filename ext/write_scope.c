@@ -131,7 +131,7 @@ int nxm_write_begin(sqlite3_context *ctx, NxmConnection *conn, const char *funct
   int present = 0;
   char *message = 0;
   int cookie = conn->schema_cookie;
-  rc = nxm_schema_ensure(conn, 1, &present, &message);
+  rc = nxm_schema_ensure(conn, 1, &scope->force_rollback, &present, &message);
   if (rc == SQLITE_OK && conn->schema_cookie != cookie) {
     /* The schema changed (this call may have created it), which expires prepared statements. */
     rc = nxm_force_rollback_prepare(conn, &scope->force_rollback);

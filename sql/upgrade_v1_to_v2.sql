@@ -28,7 +28,17 @@ DROP TABLE main.nxm_executions;
 DROP TRIGGER main.nxm_ttl_sweep;
 INSERT INTO main.nxm_executions SELECT * FROM temp.nxm_upgrade;
 .read sql/schema.sql
+-- The sql/schema.sql just read must be version 2's (a rowid table, a partial index), not an older copy.
+CREATE TEMP TABLE nxm_upgrade_check (
+  ok ANY CONSTRAINT "nxm: the sql/schema.sql read is not version 2's; run this from nxm 0.2.0's directory"
+     CHECK (ok IS 1)
+);
+INSERT INTO temp.nxm_upgrade_check
+SELECT (SELECT sql NOT LIKE '%WITHOUT ROWID%' FROM main.sqlite_schema WHERE name = 'nxm_executions')
+   AND (SELECT sql LIKE '%WHERE updated_at IS NOT NULL' FROM main.sqlite_schema
+         WHERE name = 'nxm_executions_by_update');
 UPDATE main.nxm_meta SET value = 2 WHERE key = 'schema_version';
 DROP TABLE temp.nxm_upgrade;
 DROP TABLE temp.nxm_upgrade_guard;
+DROP TABLE temp.nxm_upgrade_check;
 COMMIT;

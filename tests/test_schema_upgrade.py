@@ -160,6 +160,21 @@ def test_the_upgrade_script_refuses_a_database_that_is_not_at_version_1(tmp_path
     assert dump(path) == before
 
 
+def test_the_upgrade_script_refuses_to_run_with_an_older_schema_sql(tmp_path):
+    """Run from the directory of an older checkout, `.read sql/schema.sql` reads version 1's schema."""
+    path = str(tmp_path / "v1.db")
+    make_v1_database(path)
+    before = dump(path)
+    old_checkout = tmp_path / "old"
+    (old_checkout / "sql").mkdir(parents=True)
+    (old_checkout / "sql" / "schema.sql").write_text(open(V1_SCHEMA).read())
+    script = os.path.join(SQL_DIR, "upgrade_v1_to_v2.sql")
+    code, _, err = shell(path, f".read {script}", cwd=str(old_checkout))
+    assert code != 0
+    assert "CHECK constraint failed: nxm: the sql/schema.sql read is not version 2's" in err
+    assert dump(path) == before
+
+
 def test_a_scan_of_an_upgraded_database_appends_once_per_row(tmp_path):
     path = str(tmp_path / "v1.db")
     make_v1_database(path)
@@ -203,6 +218,25 @@ def test_a_creation_that_stopped_part_way_is_read_as_new_and_completed_by_the_ne
     assert conn.execute(CATALOG).fetchall() == new_database_catalog(tmp_path)
     assert value(conn, "SELECT value FROM nxm_meta WHERE key = 'schema_version'") == 2
     conn.close()
+
+
+@pytest.mark.parametrize("planted", [
+    # a table made of schema.sql's lines, less two columns: not one of schema.sql's objects
+    "CREATE TABLE nxm_executions (\n  execution_id TEXT PRIMARY KEY NOT NULL,\n"
+    "  completed    INTEGER NOT NULL DEFAULT 0 CHECK (completed >= 0),\n"
+    "  total        INTEGER NOT NULL CHECK (total >= 0 AND completed <= total),\n"
+    "  created_at   REAL NOT NULL,\n  updated_at   REAL NOT NULL\n) STRICT;",
+    # schema.sql's own objects, but with rows a creation does not write
+    "@3; INSERT INTO nxm_meta VALUES ('note', 'x');",
+    "@3; UPDATE nxm_meta SET value = 0 WHERE key = 'ttl_hours';",
+    "@8; INSERT INTO nxm_tasks VALUES ('victim', 0, 'forged');",
+])
+def test_part_of_the_schema_that_a_creation_cannot_leave_is_refused(tmp_path, planted):
+    path = str(tmp_path / "part.db")
+    if planted.startswith("@"):
+        count, planted = planted[1:].split(";", 1)
+        planted = schema_prefix(int(count)) + planted
+    assert_refused_after(path, planted)
 
 
 def test_part_of_the_schema_with_rows_in_it_is_refused(tmp_path):
