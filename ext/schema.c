@@ -142,8 +142,16 @@ static int stored_schema_version(sqlite3 *db, sqlite3_int64 *version) {
   return rc;
 }
 
+/* 1 when both catalogs are there and equal. */
+static int same_catalog(const char *actual, const char *expected) {
+  return actual != 0 && expected != 0 && strcmp(actual, expected) == 0;
+}
+
 /* 1 when every object (record) of the catalog `actual` is also one of `expected`. */
 static int objects_within(const char *actual, const char *expected) {
+  if (actual == 0 || expected == 0) {
+    return 0;
+  }
   for (const char *object = actual; *object != 0;) {
     size_t length = strcspn(object, "\x1e") + 1;
     int found = 0;
@@ -264,9 +272,9 @@ int nxm_schema_ensure(NxmConnection *conn, int create, sqlite3_stmt **force_roll
     if (conn->v1_catalog == 0) {
       rc = catalog_of(conn, nxm_schema_v1_sql, &conn->v1_catalog);
     }
-    usable = rc == SQLITE_OK && strcmp(actual, conn->v1_catalog) == 0;
+    usable = rc == SQLITE_OK && same_catalog(actual, conn->v1_catalog);
   } else if (rc == SQLITE_OK && actual != 0) {
-    usable = version == NXM_SCHEMA_VERSION && strcmp(actual, conn->expected_catalog) == 0;
+    usable = version == NXM_SCHEMA_VERSION && same_catalog(actual, conn->expected_catalog);
     if (!usable) {
       rc = unfinished_creation(conn, actual, version, &unfinished);
     }
@@ -281,8 +289,8 @@ int nxm_schema_ensure(NxmConnection *conn, int create, sqlite3_stmt **force_roll
     if (rc == SQLITE_OK && actual != 0) {
       rc = stored_schema_version(conn->db, &version);
     }
-    usable = rc == SQLITE_OK && actual != 0 && version == NXM_SCHEMA_VERSION &&
-             strcmp(actual, conn->expected_catalog) == 0;
+    usable = rc == SQLITE_OK && version == NXM_SCHEMA_VERSION &&
+             same_catalog(actual, conn->expected_catalog);
     unfinished = 0;
     if (rc == SQLITE_OK) {
       rc = schema_cookie(conn, &cookie); /* creating changed it */
