@@ -79,7 +79,7 @@ typedef struct NxmConnection {
 typedef struct NxmWriteScope {
   int own_transaction;
   int savepoint_open;
-  sqlite3_stmt *force_rollback; /* see write_scope.c */
+  sqlite3_stmt *force_rollback; /* see rollback.c */
 } NxmWriteScope;
 
 /* connection.c */
