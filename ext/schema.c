@@ -123,24 +123,28 @@ static int schema_cookie(NxmConnection *conn, int *cookie) {
   return rc;
 }
 
-/* Reads the schema_version row into *version (0 when the row or the table is missing). */
-static int stored_schema_version(sqlite3 *db, sqlite3_int64 *version) {
+/*
+** Reads the first column of the first row of `sql`, a query of one of nxm's tables, into *number:
+** 0 when there is no row or no such table (a missing table is a schema that differs, reported as
+** such by the caller); any other failure is an error.
+*/
+static int read_number(sqlite3 *db, const char *sql, sqlite3_int64 *number) {
   sqlite3_stmt *stmt = 0;
-  *version = 0;
-  int rc = sqlite3_prepare_v2(db, "SELECT value FROM main.nxm_meta WHERE key = 'schema_version'",
-                              -1, &stmt, 0);
+  *number = 0;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, 0);
   if (rc != SQLITE_OK) {
-    /* No such table is a schema that differs, reported as such; anything else is an error. */
     return sqlite3_errcode(db) == SQLITE_ERROR ? SQLITE_OK : rc;
   }
   rc = sqlite3_step(stmt);
   if (rc == SQLITE_ROW) {
-    *version = sqlite3_column_int64(stmt, 0);
+    *number = sqlite3_column_int64(stmt, 0);
   }
   rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? SQLITE_OK : sqlite3_reset(stmt);
   sqlite3_finalize(stmt);
   return rc;
 }
+
+#define SCHEMA_VERSION_SELECT "SELECT value FROM main.nxm_meta WHERE key = 'schema_version'"
 
 /* 1 when both catalogs are there and equal. */
 static int same_catalog(const char *actual, const char *expected) {
@@ -168,21 +172,6 @@ static int objects_within(const char *actual, const char *expected) {
   return 1;
 }
 
-/* Whether `sql`, a SELECT 1 FROM one of nxm's tables, finds a row; a missing table has none. */
-static int has_rows(sqlite3 *db, const char *sql, int *rows) {
-  sqlite3_stmt *stmt = 0;
-  *rows = 0;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, 0);
-  if (rc != SQLITE_OK) {
-    return sqlite3_errcode(db) == SQLITE_ERROR ? SQLITE_OK : rc; /* no such table */
-  }
-  rc = sqlite3_step(stmt);
-  *rows = rc == SQLITE_ROW;
-  rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? SQLITE_OK : sqlite3_reset(stmt);
-  sqlite3_finalize(stmt);
-  return rc;
-}
-
 /*
 ** Whether `actual` is what a creation that stopped part-way leaves: some of schema.sql's objects,
 ** each exactly as schema.sql makes it, no other version, and no row yet. The first write of a
@@ -206,9 +195,10 @@ static int unfinished_creation(NxmConnection *conn, const char *actual, sqlite3_
       "SELECT 1 FROM main.nxm_meta WHERE NOT ((key = 'schema_version' AND value IS " NXM_STRINGIFY(
           NXM_SCHEMA_VERSION) ") OR (key = 'ttl_hours' AND value IS 24.0)) LIMIT 1",
   };
-  int rc = SQLITE_OK, rows = 0;
+  int rc = SQLITE_OK;
+  sqlite3_int64 rows = 0;
   for (size_t i = 0; i < sizeof(any_row) / sizeof(any_row[0]) && rc == SQLITE_OK && !rows; i++) {
-    rc = has_rows(conn->db, any_row[i], &rows);
+    rc = read_number(conn->db, any_row[i], &rows);
   }
   *unfinished = rc == SQLITE_OK && !rows;
   return rc;
@@ -266,7 +256,7 @@ int nxm_schema_ensure(NxmConnection *conn, int create, sqlite3_stmt **force_roll
     rc = read_catalog(conn->db, conn->reserved_names, &actual);
   }
   if (rc == SQLITE_OK && actual != 0) {
-    rc = stored_schema_version(conn->db, &version);
+    rc = read_number(conn->db, SCHEMA_VERSION_SELECT, &version);
   }
   if (rc == SQLITE_OK && actual != 0 && version == 1) {
     if (conn->v1_catalog == 0) {
@@ -287,7 +277,7 @@ int nxm_schema_ensure(NxmConnection *conn, int create, sqlite3_stmt **force_roll
       rc = read_catalog(conn->db, conn->reserved_names, &actual);
     }
     if (rc == SQLITE_OK && actual != 0) {
-      rc = stored_schema_version(conn->db, &version);
+      rc = read_number(conn->db, SCHEMA_VERSION_SELECT, &version);
     }
     usable = rc == SQLITE_OK && version == NXM_SCHEMA_VERSION &&
              same_catalog(actual, conn->expected_catalog);
