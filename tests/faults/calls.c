@@ -8,13 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void must(sqlite3 *db, int rc, const char *what) {
-  if (rc != SQLITE_OK) {
-    fprintf(stderr, "calls: set-up step %s failed: %s\n", what, db ? sqlite3_errmsg(db) : "?");
-    exit(2);
-  }
-}
-
 int calls_step_all(sqlite3_stmt *stmt) {
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -63,7 +56,7 @@ static void sql_append_invalid(char *out, int n) {
 
 /* Every commit runs a checkpoint afterwards; its faults must not undo the committed append. */
 static void before_autocheckpoint(sqlite3 *db) {
-  must(db, harness_exec(db, "PRAGMA wal_autocheckpoint = 1", 0), "wal_autocheckpoint");
+  harness_must(db, harness_exec(db, "PRAGMA wal_autocheckpoint = 1", 0), "wal_autocheckpoint");
 }
 
 static void sql_begin(char *out, int n) {
@@ -98,11 +91,11 @@ static void sql_pending(char *out, int n) {
 
 /* Frames in the WAL for the checkpoint to copy: three large appends with auto-checkpoints off. */
 static void before_checkpoint(sqlite3 *db) {
-  must(db, harness_exec(db, "PRAGMA wal_autocheckpoint = 0", 0), "wal_autocheckpoint");
+  harness_must(db, harness_exec(db, "PRAGMA wal_autocheckpoint = 0", 0), "wal_autocheckpoint");
   for (int i = 0; i < 3; i++) {
     char task[16];
     snprintf(task, sizeof(task), "w%d", i);
-    must(db, harness_append(db, "wal-1", task, 30 + i, 1, 1000, 0), "append");
+    harness_must(db, harness_append(db, "wal-1", task, 30 + i, 1, 1000, 0), "append");
   }
 }
 static void effect_checkpoint(Ledger *l) {
@@ -134,8 +127,11 @@ const Call calls[] = {
 };
 const int call_count = (int)(sizeof(calls) / sizeof(calls[0]));
 
-void calls_start_database(const Call *call, const char *base, const Ledger *base_ledger,
-                          const char *path, Ledger *ledger) {
+void calls_start_database(const Call *call, const char *dir, const Ledger *base_ledger, char *path,
+                          int path_bytes, Ledger *ledger) {
+  char base[4096];
+  snprintf(base, sizeof(base), "%s/base.db", dir);
+  snprintf(path, (size_t)path_bytes, "%s/work.db", dir);
   harness_remove_db(path);
   if (call->fresh) {
     ledger_clear(ledger);
@@ -146,34 +142,43 @@ void calls_start_database(const Call *call, const char *base, const Ledger *base
   *ledger = *base_ledger;
 }
 
+void calls_prepare(sqlite3 *db, const Call *call, char *sql, int sql_bytes, sqlite3_stmt **stmt) {
+  harness_must(db, harness_exec(db, "SELECT count(*) FROM sqlite_schema", 0), "warm-up");
+  if (call->before)
+    call->before(db);
+  call->sql(sql, sql_bytes);
+  harness_must(db, sqlite3_prepare_v2(db, sql, -1, stmt, 0), "prepare");
+}
+
 void calls_build_base(const char *path, Ledger *ledger) {
   sqlite3 *db = 0;
   harness_remove_db(path);
   ledger_clear(ledger);
-  must(0, harness_open(path, 0, &db), "open");
+  harness_must(0, harness_open(path, 0, &db), "open");
   for (int i = 0; i < 5; i++) {
     char task[16];
     long long completed = 0;
     snprintf(task, sizeof(task), "b%d", i);
-    must(db, harness_append(db, "base-1", task, 1000 + i, 0, 1000, &completed), "append");
+    harness_must(db, harness_append(db, "base-1", task, 1000 + i, 0, 1000, &completed), "append");
     ledger_ack(ledger, "base-1", task, 1000 + i, 0, completed);
   }
-  must(db, harness_exec(db, "SELECT nxm_wal_begin('plan-1', '[\"x\",\"y\",\"z\"]')", 0), "begin");
+  harness_must(db, harness_exec(db, "SELECT nxm_wal_begin('plan-1', '[\"x\",\"y\",\"z\"]')", 0),
+               "begin");
   ledger_planned(ledger, "plan-1", 3);
-  must(db, harness_append(db, "plan-1", "x", 1100, 0, -1, 0), "append");
+  harness_must(db, harness_append(db, "plan-1", "x", 1100, 0, -1, 0), "append");
   ledger_ack(ledger, "plan-1", "x", 1100, 0, 1);
   for (int i = 1; i <= 3; i++) {
     char execution[16];
     snprintf(execution, sizeof(execution), "old-%d", i);
-    must(db, harness_append(db, execution, "o", 1200 + i, 0, 10, 0), "append");
+    harness_must(db, harness_append(db, execution, "o", 1200 + i, 0, 10, 0), "append");
     ledger_ack(ledger, execution, "o", 1200 + i, 0, 1);
   }
-  must(db,
-       harness_exec(db,
-                    "UPDATE nxm_executions SET updated_at = updated_at - 172800 "
-                    "WHERE execution_id LIKE 'old-%'",
-                    0),
-       "aging");
+  harness_must(db,
+               harness_exec(db,
+                            "UPDATE nxm_executions SET updated_at = updated_at - 172800 "
+                            "WHERE execution_id LIKE 'old-%'",
+                            0),
+               "aging");
   ledger_deletable(ledger, "old-");
-  must(db, sqlite3_close(db), "close");
+  harness_must(db, sqlite3_close(db), "close");
 }

@@ -28,10 +28,14 @@ extern const int call_count;
 /* Builds the base database at `path` and the ledger of what it holds. Exits on failure. */
 void calls_build_base(const char *path, Ledger *ledger);
 
-/* Makes `path` the database `call` starts from (a copy of the base at `base`, or an empty file),
-** and `ledger` what it holds. Exits on failure. */
-void calls_start_database(const Call *call, const char *base, const Ledger *base_ledger,
-                          const char *path, Ledger *ledger);
+/* Makes DIR/work.db the database `call` starts from (a copy of DIR/base.db, or no file for a fresh
+** call) and `ledger` what it holds; its path goes to `path`. Exits on failure. */
+void calls_start_database(const Call *call, const char *dir, const Ledger *base_ledger, char *path,
+                          int path_bytes, Ledger *ledger);
+
+/* Readies `call` on the open `db`: reads the schema, runs call->before, and prepares the call's SQL
+** (written to `sql`) into *stmt. Exits on failure. */
+void calls_prepare(sqlite3 *db, const Call *call, char *sql, int sql_bytes, sqlite3_stmt **stmt);
 
 /* Runs `sql` to the end; returns SQLITE_OK or the error code. */
 int calls_step_all(sqlite3_stmt *stmt);

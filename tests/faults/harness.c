@@ -15,7 +15,7 @@
 **   - nxm_recover returns exactly the stored rows and completed count;
 **   - the next append succeeds.
 */
-#define _XOPEN_SOURCE 700
+#define _GNU_SOURCE /* program_invocation_short_name */
 #include "harness.h"
 
 #include <errno.h>
@@ -437,6 +437,14 @@ void ledger_verify(const Ledger *ledger, const char *path, Verdict *verdict) {
   if (sqlite3_close(db) != SQLITE_OK) {
     verdict->unusable = 1;
     problem(verdict, "close failed");
+  }
+}
+
+void harness_must(sqlite3 *db, int rc, const char *what) {
+  if (rc != SQLITE_OK) {
+    fprintf(stderr, "%s: set-up step %s failed: %s\n", program_invocation_short_name, what,
+            db ? sqlite3_errmsg(db) : "?");
+    exit(2);
   }
 }
 

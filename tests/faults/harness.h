@@ -24,6 +24,9 @@
 /* Registers nxm as an automatic extension and faultvfs. Exits on failure. */
 void harness_init(void);
 
+/* Exits with status 2, saying which set-up step failed and why, unless rc is SQLITE_OK. */
+void harness_must(sqlite3 *db, int rc, const char *what);
+
 /* Opens `path` read-write (created when missing) through `vfs` (0: the default), busy_timeout 5000.
  */
 int harness_open(const char *path, const char *vfs, sqlite3 **db);

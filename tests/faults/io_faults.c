@@ -45,13 +45,6 @@ static const struct {
 };
 #define KIND_COUNT (int)(sizeof(kinds) / sizeof(kinds[0]))
 
-static void must(sqlite3 *db, int rc, const char *what) {
-  if (rc != SQLITE_OK) {
-    fprintf(stderr, "io_faults: set-up step %s failed: %s\n", what, db ? sqlite3_errmsg(db) : "?");
-    exit(2);
-  }
-}
-
 /* ---- one fault
  * ------------------------------------------------------------------------------------ */
 
@@ -79,20 +72,14 @@ static int clear_message(const Call *call, const char *message, int fault_code) 
 static int one_fault(const char *dir, const Ledger *base_ledger, const Call *call, int kind,
                      int persistent, long k, Tally *tally) {
   static Ledger ledger;
-  char base[4096], path[4096], sql[HARNESS_PAYLOAD_BYTES + 256];
-  snprintf(base, sizeof(base), "%s/base.db", dir);
-  snprintf(path, sizeof(path), "%s/work.db", dir);
-  calls_start_database(call, base, base_ledger, path, &ledger);
+  char path[4096], sql[HARNESS_PAYLOAD_BYTES + 256];
+  calls_start_database(call, dir, base_ledger, path, sizeof(path), &ledger);
 
   fault_vfs_reset();
   sqlite3 *db = 0;
-  must(0, harness_open(path, FAULT_VFS_NAME, &db), "open");
-  must(db, harness_exec(db, "SELECT count(*) FROM sqlite_schema", 0), "warm-up");
-  if (call->before)
-    call->before(db);
-  call->sql(sql, sizeof(sql));
+  harness_must(0, harness_open(path, FAULT_VFS_NAME, &db), "open");
   sqlite3_stmt *stmt = 0;
-  must(db, sqlite3_prepare_v2(db, sql, -1, &stmt, 0), "prepare");
+  calls_prepare(db, call, sql, sizeof(sql), &stmt);
 
   fault_vfs_arm(kinds[kind].kind, k, persistent, kinds[kind].code);
   int rc = calls_step_all(stmt);
@@ -196,8 +183,8 @@ static void check_refusals(const char *dir, const Ledger *base_ledger, Tally *ta
         exit(2);
       fault_vfs_reset();
       sqlite3 *db = 0;
-      must(0, harness_open(path, FAULT_VFS_NAME, &db), "open");
-      must(db, harness_append(db, "base-1", "warm", 9, 0, -1, 0), "warm-up append");
+      harness_must(0, harness_open(path, FAULT_VFS_NAME, &db), "open");
+      harness_must(db, harness_append(db, "base-1", "warm", 9, 0, -1, 0), "warm-up append");
       long writes = fault_vfs_count(FAULT_WRITE) + fault_vfs_count(FAULT_SYNC) +
                     fault_vfs_count(FAULT_TRUNCATE);
       long locks = fault_vfs_write_locks();

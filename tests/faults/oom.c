@@ -109,13 +109,6 @@ typedef struct Tally {
   long stranded;        /* failed calls that left their transaction for the next call to end */
 } Tally;
 
-static void must(sqlite3 *db, int rc, const char *what) {
-  if (rc != SQLITE_OK) {
-    fprintf(stderr, "oom: set-up step %s failed: %s\n", what, db ? sqlite3_errmsg(db) : "?");
-    exit(2);
-  }
-}
-
 static int leak_on_purpose;
 
 /*
@@ -151,22 +144,16 @@ static void judge(Tally *tally, const char *name, const char *prefix, const char
 static int one_failure(const char *dir, const Ledger *base_ledger, const Call *call, int target,
                        int persistent, long k, Tally *tally) {
   static Ledger ledger;
-  char base[4096], path[4096], sql[HARNESS_PAYLOAD_BYTES + 256];
-  snprintf(base, sizeof(base), "%s/base.db", dir);
-  snprintf(path, sizeof(path), "%s/work.db", dir);
-  calls_start_database(call, base, base_ledger, path, &ledger);
+  char path[4096], sql[HARNESS_PAYLOAD_BYTES + 256];
+  calls_start_database(call, dir, base_ledger, path, sizeof(path), &ledger);
 
   sqlite3_int64 bytes_before = sqlite3_memory_used();
   long blocks_before = oom.cjson_blocks;
   sqlite3 *db = 0;
-  must(0, harness_open(path, 0, &db), "open");
+  harness_must(0, harness_open(path, 0, &db), "open");
   harness_exec(db, "PRAGMA synchronous = OFF", 1); /* durability is not under test here */
-  must(db, harness_exec(db, "SELECT count(*) FROM sqlite_schema", 0), "warm-up");
-  if (call->before)
-    call->before(db);
-  call->sql(sql, sizeof(sql));
   sqlite3_stmt *stmt = 0;
-  must(db, sqlite3_prepare_v2(db, sql, -1, &stmt, 0), "prepare");
+  calls_prepare(db, call, sql, sizeof(sql), &stmt);
 
   arm(target, k, persistent);
   int rc = calls_step_all(stmt);
