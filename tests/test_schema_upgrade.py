@@ -99,9 +99,18 @@ def test_a_version_1_database_is_read_as_it_is(tmp_path):
     assert open(path, "rb").read() == before
 
 
-def upgrade(path):
-    """The README's command, run where it says: the directory that holds sql/."""
-    return shell(os.path.abspath(path), ".read sql/upgrade_v1_to_v2.sql", cwd=os.path.dirname(SQL_DIR))
+def upgrade(path, cwd=os.path.dirname(SQL_DIR)):
+    """The README's command, run where it says (the directory that holds sql/) unless told otherwise."""
+    script = os.path.join(SQL_DIR, "upgrade_v1_to_v2.sql")
+    return shell(os.path.abspath(path), f".read {script}", cwd=cwd)
+
+
+def assert_upgrade_refused(path, message, cwd=os.path.dirname(SQL_DIR)):
+    before = dump(path)
+    code, _, err = upgrade(path, cwd)
+    assert code != 0
+    assert f"CHECK constraint failed: {message}" in err
+    assert dump(path) == before
 
 
 def test_a_version_1_database_is_written_as_it_is(tmp_path):
@@ -153,26 +162,17 @@ def test_the_upgrade_script_refuses_a_database_that_is_not_at_version_1(tmp_path
     conn = connect(path)
     value(conn, "SELECT nxm_wal_append('e1', '1', NULL, 3)")
     conn.close()
-    before = dump(path)
-    code, _, err = upgrade(path)
-    assert code != 0
-    assert "CHECK constraint failed: nxm: this database is not at schema version 1" in err
-    assert dump(path) == before
+    assert_upgrade_refused(path, "nxm: this database is not at schema version 1")
 
 
 def test_the_upgrade_script_refuses_to_run_with_an_older_schema_sql(tmp_path):
     """Run from the directory of an older checkout, `.read sql/schema.sql` reads version 1's schema."""
     path = str(tmp_path / "v1.db")
     make_v1_database(path)
-    before = dump(path)
     old_checkout = tmp_path / "old"
     (old_checkout / "sql").mkdir(parents=True)
     (old_checkout / "sql" / "schema.sql").write_text(open(V1_SCHEMA).read())
-    script = os.path.join(SQL_DIR, "upgrade_v1_to_v2.sql")
-    code, _, err = shell(path, f".read {script}", cwd=str(old_checkout))
-    assert code != 0
-    assert "CHECK constraint failed: nxm: the sql/schema.sql read is not version 2's" in err
-    assert dump(path) == before
+    assert_upgrade_refused(path, "nxm: the sql/schema.sql read is not version 2's", str(old_checkout))
 
 
 def test_a_scan_of_an_upgraded_database_appends_once_per_row(tmp_path):

@@ -51,6 +51,17 @@ def read_log(path):
     return acked, holding
 
 
+def collect_logs(paths):
+    """read_log over several logs, which are then removed: (every acked record, every held task id)."""
+    acked, holding = [], []
+    for path in paths:
+        a, h = read_log(path)
+        acked.extend(a)
+        holding.extend(h)
+        Path(path).unlink(missing_ok=True)
+    return acked, holding
+
+
 def check_database(path, acked, held=(), last_completed=None):
     """Holds the database at `path` to what was acknowledged. Returns a dict of counts (all 0 when fine).
 

@@ -67,11 +67,7 @@ def run_round(directory, path, round_number, writers, seed, rng, errors_log, too
             kills += 1
         else:
             errors += 1
-    acked = []
-    for log in logs:
-        acked.extend(common.read_log(log)[0])
-        log.unlink(missing_ok=True)
-    return kills, errors, acked
+    return kills, errors, common.collect_logs(logs)[0]
 
 
 def main():

@@ -52,12 +52,7 @@ def kill_writers_mid_transaction(directory, path, round_number, writers, seed, e
         process.wait()
         killed += process.returncode == -signal.SIGKILL
         errors += process.returncode != -signal.SIGKILL
-    acked, held = [], []
-    for log in logs:
-        a, h = common.read_log(log)
-        acked.extend(a)
-        held.extend(h)
-        log.unlink(missing_ok=True)
+    acked, held = common.collect_logs(logs)
     return killed, errors, acked, held, wal_bytes
 
 
@@ -71,16 +66,13 @@ def release_openers(directory, path, round_number, openers, errors_log):
     for process in processes:
         process.stdin.write("g")
         process.stdin.flush()
-    started, slowest, acked = 0, 0, []
+    started, slowest = 0, 0
     for process in processes:
         out, _ = process.communicate(timeout=120)
         if process.returncode == 0 and out.startswith("ok "):
             started += 1
             slowest = max(slowest, int(out.split()[1]))
-    for log in logs:
-        acked.extend(common.read_log(log)[0])
-        log.unlink(missing_ok=True)
-    return started, slowest, acked
+    return started, slowest, common.collect_logs(logs)[0]
 
 
 def main():
